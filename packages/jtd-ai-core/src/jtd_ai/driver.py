@@ -1,0 +1,553 @@
+"""The driver interface every provider offers, built once from a protocol adapter.
+
+:class:`Driver` joins a sans-I/O :class:`~jtd_ai.protocol.ChatProtocol` to the core's
+:class:`~jtd_ai.transport.Transport` and gives the full interface: ``send_message``,
+``send_batch``, ``stream_message`` (callback), ``stream`` (iterator), their async forms,
+``get_available_models``, ``sync_models``, ``calculate_cost``, ``validate_credentials``,
+``get_capabilities``, ``get_name`` and ``supports_streaming``. Hooks, the per-call log
+record and cost are applied here, the same way for every driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from jtd_ai.calls import CallInfo
+from jtd_ai.errors import AIError, InvalidCredentialsError, PricingUnknownError, ValidationError
+from jtd_ai.messages import Message
+from jtd_ai.request import ChatRequest
+from jtd_ai.responses import Response, StreamChunk, TokenUsage
+from jtd_ai.retry import RetryPolicy
+from jtd_ai.streaming import StreamAccumulator
+
+if TYPE_CHECKING:
+    import httpx
+    import pluggy
+
+    from jtd_ai.config import ProviderConfig
+    from jtd_ai.modelinfo import Capabilities, ModelInfo
+    from jtd_ai.pricing import Pricing
+    from jtd_ai.protocol import ChatProtocol
+    from jtd_ai.transport import Transport
+
+__all__ = ["AsyncChatStream", "ChatStream", "Driver", "Prompt"]
+
+log = logging.getLogger("jtd_ai.calls")
+
+#: What a call accepts as its prompt: text (one user message), a Message, or a sequence.
+Prompt = str | Message | Sequence[Message]
+BatchItem = Prompt | ChatRequest
+StreamCallback = Callable[[StreamChunk], Any]
+
+
+def _messages(prompt: Prompt) -> tuple[Message, ...]:
+    if isinstance(prompt, str):
+        return (Message.user(prompt),)
+    if isinstance(prompt, Message):
+        return (prompt,)
+    if isinstance(prompt, Sequence):
+        return tuple(prompt)  # type: ignore[arg-type]  # str was handled above
+    raise ValidationError(
+        f"a prompt is text, a Message or a list of Messages, not {type(prompt).__name__}",
+        field="messages",
+    )
+
+
+class Driver:
+    """One configured provider: a protocol adapter driven by the core's transport."""
+
+    def __init__(
+        self,
+        protocol: ChatProtocol,
+        *,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        hooks: pluggy.PluginManager | None = None,
+    ) -> None:
+        self.protocol = protocol
+        self.config: ProviderConfig = protocol.config
+        self._http_transport = transport if transport is not None else (
+            protocol.default_transport())
+        self._transport: Transport | None = None
+        self._hooks = hooks
+        self._models: list[ModelInfo] | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Driver {self.get_name()!r} provider={self.config.name!r}>"
+
+    # -- identity and capabilities ------------------------------------------------------------
+
+    def get_name(self) -> str:
+        """The driver's name (``openai``); the provider's name is ``config.name``."""
+        return self.protocol.name
+
+    @property
+    def provider(self) -> str:
+        return self.config.name
+
+    def supports_streaming(self) -> bool:
+        return self.protocol.supports_streaming()
+
+    def get_capabilities(self, model: str | None = None) -> Capabilities:
+        return self.protocol.capabilities(model)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            with self._lock:
+                if self._transport is None:
+                    from jtd_ai.transport import Transport
+
+                    self._transport = Transport(self.protocol, self.config,
+                                                transport=self._http_transport)
+        return self._transport
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+            self._transport.close()
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def build_request(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
+                      **options: Any) -> ChatRequest:
+        """The validated ChatRequest for a prompt; raises ValidationError before any I/O."""
+        if isinstance(prompt, ChatRequest):
+            changes: dict[str, Any] = dict(options)
+            if model is not None:
+                changes["model"] = model
+            return attrs.evolve(prompt, **changes) if changes else prompt
+        chosen = model or self.config.default_model
+        if not chosen:
+            raise ValidationError(
+                f"no model given for provider {self.config.name!r}: pass model=..., call "
+                f".model(...), or set default_model in its configuration",
+                field="model",
+            )
+        return ChatRequest.build(_messages(prompt), chosen, **options)
+
+    def _policy(self, request: ChatRequest | None) -> RetryPolicy:
+        deadline = request.timeout if request is not None else None
+        return RetryPolicy.from_config(self.config, deadline)
+
+    def _call(self, operation: str, request: ChatRequest | None = None,
+              batch_id: str | None = None) -> CallInfo:
+        return CallInfo(
+            provider=self.config.name, driver=self.get_name(), operation=operation,
+            model=request.model if request else None, request=request, batch_id=batch_id,
+        )
+
+    def _before(self, call: CallInfo) -> None:
+        if self._hooks is not None:
+            self._hooks.hook.before_request(call=call)
+
+    def _succeeded(self, call: CallInfo, response: Response, started: float) -> Response:
+        response = self._with_cost(response, latency=time.perf_counter() - started)
+        if self._hooks is not None:
+            self._hooks.hook.after_response(call=call, response=response)
+        if log.isEnabledFor(logging.INFO):
+            usage = response.usage
+            log.info(
+                "%s %s %s ok in %.3fs (attempts=%d, tokens in=%s out=%s)",
+                call.provider, call.operation, response.model, response.latency or 0.0,
+                call.attempts, usage.input_tokens if usage else "?",
+                usage.output_tokens if usage else "?",
+                extra={"jtd_ai": _record(call, "ok", response.latency, response)},
+            )
+        return response
+
+    def _failed(self, call: CallInfo, error: AIError, started: float) -> None:
+        if self._hooks is not None:
+            self._hooks.hook.on_error(call=call, error=error)
+        latency = time.perf_counter() - started
+        log.warning(
+            "%s %s %s failed after %.3fs (attempts=%d): %s",
+            call.provider, call.operation, call.model or "-", latency, call.attempts, error,
+            extra={"jtd_ai": _record(call, type(error).__name__, latency, error.partial)},
+        )
+
+    def _with_cost(self, response: Response, *, latency: float | None = None) -> Response:
+        changes: dict[str, Any] = {}
+        if latency is not None:
+            changes["latency"] = latency
+        if response.usage is not None and response.cost is None:
+            pricing = self.pricing(response.model)
+            if pricing is not None:
+                changes["cost"] = pricing.cost(response.usage)
+                changes["pricing"] = pricing
+        return attrs.evolve(response, **changes) if changes else response
+
+    # -- chat ---------------------------------------------------------------------------------
+
+    def send_message(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
+                     **options: Any) -> Response:
+        """Send a prompt and wait for the whole reply."""
+        request = self.build_request(prompt, model=model, **options)
+        http_request = self.protocol.chat_request(request, stream=False)
+        call = self._call("chat", request)
+        started = time.perf_counter()
+        self._before(call)
+        try:
+            http_response = self.transport.send(http_request, call, self._policy(request))
+            response = self.protocol.parse_chat(http_response, request)
+        except AIError as error:
+            self._failed(call, error, started)
+            raise
+        return self._succeeded(call, response, started)
+
+    async def asend_message(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
+                            **options: Any) -> Response:
+        request = self.build_request(prompt, model=model, **options)
+        http_request = self.protocol.chat_request(request, stream=False)
+        call = self._call("chat", request)
+        started = time.perf_counter()
+        self._before(call)
+        try:
+            http_response = await self.transport.asend(http_request, call, self._policy(request))
+            response = self.protocol.parse_chat(http_response, request)
+        except AIError as error:
+            self._failed(call, error, started)
+            raise
+        return self._succeeded(call, response, started)
+
+    def _stream_parts(self, prompt: Prompt | ChatRequest, model: str | None,
+                      options: dict[str, Any]) -> tuple[ChatRequest, Any, CallInfo]:
+        if not self.supports_streaming():
+            raise ValidationError(f"driver {self.get_name()!r} does not support streaming",
+                                  field="stream")
+        request = self.build_request(prompt, model=model, **options)
+        return request, self.protocol.chat_request(request, stream=True), self._call(
+            "stream", request)
+
+    def stream(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
+               **options: Any) -> ChatStream:
+        """Iterate the reply's chunks; ``.response`` holds the whole reply once done."""
+        request, http_request, call = self._stream_parts(prompt, model, options)
+        return ChatStream(self, request, http_request, call)
+
+    def astream(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
+                **options: Any) -> AsyncChatStream:
+        request, http_request, call = self._stream_parts(prompt, model, options)
+        return AsyncChatStream(self, request, http_request, call)
+
+    def stream_message(self, prompt: Prompt | ChatRequest, callback: StreamCallback, *,
+                       model: str | None = None, **options: Any) -> Response:
+        """Stream the reply, calling ``callback(chunk)`` for each chunk; returns the Response."""
+        stream = self.stream(prompt, model=model, **options)
+        with stream:
+            for chunk in stream:
+                callback(chunk)
+        assert stream.response is not None
+        return stream.response
+
+    async def astream_message(
+        self, prompt: Prompt | ChatRequest,
+        callback: Callable[[StreamChunk], Awaitable[Any] | Any], *,
+        model: str | None = None, **options: Any,
+    ) -> Response:
+        """Async form of :meth:`stream_message`; ``callback`` may be sync or async."""
+        stream = self.astream(prompt, model=model, **options)
+        async with stream:
+            async for chunk in stream:
+                result = callback(chunk)
+                if inspect.isawaitable(result):
+                    await result
+        assert stream.response is not None
+        return stream.response
+
+    # -- batches ------------------------------------------------------------------------------
+
+    async def asend_batch(self, items: Iterable[BatchItem], *, concurrency: int = 8,
+                          model: str | None = None, **options: Any) -> list[Response | AIError]:
+        """Send many prompts at once; results in input order, each a Response or the error
+        that ended that item, so one failure never loses another item's result."""
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ValidationError(f"concurrency must be at least 1, not {concurrency!r}",
+                                  field="concurrency")
+        requests = [self.build_request(item, model=model, **options) for item in items]
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(request: ChatRequest) -> Response | AIError:
+            async with gate:
+                try:
+                    return await self.asend_message(request)
+                except AIError as error:
+                    return error
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    def send_batch(self, items: Iterable[BatchItem], *, concurrency: int = 8,
+                   model: str | None = None, **options: Any) -> list[Response | AIError]:
+        """Sync form of :meth:`asend_batch`; also works inside a running event loop
+        (a notebook), by running the batch on a helper thread with its own loop."""
+        work = self.asend_batch(items, concurrency=concurrency, model=model, **options)
+        results: list[Response | AIError] = run_sync(work)
+        return results
+
+    # -- models, credentials, cost ---------------------------------------------------------------
+
+    def get_available_models(self, *, refresh: bool = False) -> list[ModelInfo]:
+        """Every model the provider lists (all pages). Cached on the driver after the first
+        call; ``refresh=True`` (or :meth:`sync_models`) asks the provider again."""
+        if self._models is not None and not refresh:
+            return list(self._models)
+        first = self.protocol.models_request(None)
+        if first is None:
+            raise ValidationError(f"driver {self.get_name()!r} cannot list models",
+                                  field="models")
+        call = self._call("models")
+        started = time.perf_counter()
+        models: list[ModelInfo] = []
+        request: Any = first
+        try:
+            while request is not None:
+                page = self.protocol.parse_models(
+                    self.transport.send(request, call, self._policy(None)))
+                models.extend(page.models)
+                request = (self.protocol.models_request(page.next_page_token)
+                           if page.next_page_token else None)
+        except AIError as error:
+            self._failed(call, error, started)
+            raise
+        self._models = models
+        return list(models)
+
+    async def aget_available_models(self, *, refresh: bool = False) -> list[ModelInfo]:
+        if self._models is not None and not refresh:
+            return list(self._models)
+        first = self.protocol.models_request(None)
+        if first is None:
+            raise ValidationError(f"driver {self.get_name()!r} cannot list models",
+                                  field="models")
+        call = self._call("models")
+        started = time.perf_counter()
+        models: list[ModelInfo] = []
+        request: Any = first
+        try:
+            while request is not None:
+                page = self.protocol.parse_models(
+                    await self.transport.asend(request, call, self._policy(None)))
+                models.extend(page.models)
+                request = (self.protocol.models_request(page.next_page_token)
+                           if page.next_page_token else None)
+        except AIError as error:
+            self._failed(call, error, started)
+            raise
+        self._models = models
+        return list(models)
+
+    def sync_models(self) -> list[ModelInfo]:
+        """Ask the provider for its models now and replace what the driver holds."""
+        return self.get_available_models(refresh=True)
+
+    async def async_models(self) -> list[ModelInfo]:
+        return await self.aget_available_models(refresh=True)
+
+    def validate_credentials(self) -> bool:
+        """True if the provider accepts the credentials, False if it rejects them. Any other
+        failure (network, server) raises: it says nothing about the key."""
+        request = self.protocol.credentials_request()
+        if request is None:
+            return True
+        try:
+            self.transport.send(request, self._call("credentials"), self._policy(None))
+        except InvalidCredentialsError:
+            return False
+        return True
+
+    async def avalidate_credentials(self) -> bool:
+        request = self.protocol.credentials_request()
+        if request is None:
+            return True
+        try:
+            await self.transport.asend(request, self._call("credentials"), self._policy(None))
+        except InvalidCredentialsError:
+            return False
+        return True
+
+    def pricing(self, model: str) -> Pricing | None:
+        """The price of ``model``: a ``prices`` override in the provider config first, then
+        the driver's table."""
+        overrides = self.config.option("prices")
+        if isinstance(overrides, dict) and model in overrides:
+            from jtd_ai.pricing import Pricing
+
+            entry = overrides[model]
+            if isinstance(entry, Pricing):
+                return entry
+            from jtd_ai.convert import structure_config
+
+            return structure_config({"source": "config", **entry}, Pricing,
+                                    what=f"providers.{self.config.name}.prices.{model}")
+        return self.protocol.pricing(model)
+
+    def calculate_cost(self, usage: TokenUsage, model: str | None = None) -> Decimal:
+        """The cost in dollars of ``usage`` on ``model`` (default: the provider's model)."""
+        chosen = model or self.config.default_model
+        if not chosen:
+            raise ValidationError("calculate_cost needs a model", field="model")
+        pricing = self.pricing(chosen)
+        if pricing is None:
+            raise PricingUnknownError(
+                f"no price is known for {chosen!r} on provider {self.config.name!r}; set one "
+                f"under [providers.{self.config.name}.prices.\"{chosen}\"] (input, output per "
+                f"million tokens)"
+            )
+        return pricing.cost(usage)
+
+
+def run_sync(work: Awaitable[Any]) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)  # type: ignore[arg-type]
+    box: dict[str, Any] = {}
+
+    def runner() -> None:
+        try:
+            box["value"] = asyncio.run(work)  # type: ignore[arg-type]
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=runner, name="jtd-ai-sync-bridge")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _record(call: CallInfo, status: str, latency: float | None,
+            response: Response | None) -> dict[str, Any]:
+    usage = response.usage if response is not None else None
+    return {
+        "provider": call.provider, "driver": call.driver, "operation": call.operation,
+        "model": response.model if response is not None else call.model, "status": status,
+        "attempts": call.attempts, "latency": latency,
+        "input_tokens": usage.input_tokens if usage else None,
+        "output_tokens": usage.output_tokens if usage else None,
+        "batch_id": call.batch_id,
+    }
+
+
+class _StreamBase:
+    def __init__(self, driver: Driver, request: ChatRequest, http_request: Any,
+                 call: CallInfo) -> None:
+        self.driver = driver
+        self.request = request
+        self._http_request = http_request
+        self._call = call
+        self._acc = StreamAccumulator(driver.config.name, request.model)
+        #: The whole reply once the stream has ended, else None.
+        self.response: Response | None = None
+        #: Called with the final Response when the stream ends cleanly.
+        self.on_complete: Callable[[Response], Any] | None = None
+        self._started = 0.0
+
+    @property
+    def text(self) -> str:
+        """The content received so far."""
+        return self._acc.text
+
+    def _decoder(self) -> Any:
+        return self.driver.protocol.stream_decoder(self.request)
+
+    def _done(self) -> None:
+        self.response = self.driver._succeeded(self._call, self._acc.response(), self._started)
+        if self.on_complete is not None:
+            self.on_complete(self.response)
+
+
+class ChatStream(_StreamBase):
+    """An iterator of :class:`StreamChunk`; closes its connection when done or closed."""
+
+    _iterator: Iterator[StreamChunk] | None = None
+
+    def __iter__(self) -> Iterator[StreamChunk]:
+        if self._iterator is None:
+            self._iterator = self._run()
+        return self._iterator
+
+    def __next__(self) -> StreamChunk:
+        return next(iter(self))
+
+    def _run(self) -> Iterator[StreamChunk]:
+        self._started = time.perf_counter()
+        self.driver._before(self._call)
+        transport = self.driver.transport
+        try:
+            yield from transport.stream(self._http_request, self._call,
+                                        self.driver._policy(self.request), self._decoder,
+                                        self._acc)
+        except AIError as error:
+            self.driver._failed(self._call, error, self._started)
+            raise
+        self._done()
+
+    def close(self) -> None:
+        if self._iterator is not None:
+            self._iterator.close()  # type: ignore[attr-defined]
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncChatStream(_StreamBase):
+    """An async iterator of :class:`StreamChunk`."""
+
+    _iterator: AsyncIterator[StreamChunk] | None = None
+
+    def __aiter__(self) -> AsyncIterator[StreamChunk]:
+        if self._iterator is None:
+            self._iterator = self._run()
+        return self._iterator
+
+    async def __anext__(self) -> StreamChunk:
+        return await self.__aiter__().__anext__()
+
+    async def _run(self) -> AsyncIterator[StreamChunk]:
+        self._started = time.perf_counter()
+        self.driver._before(self._call)
+        transport = self.driver.transport
+        try:
+            async for chunk in transport.astream(self._http_request, self._call,
+                                                 self.driver._policy(self.request),
+                                                 self._decoder, self._acc):
+                yield chunk
+        except AIError as error:
+            self.driver._failed(self._call, error, self._started)
+            raise
+        self._done()
+
+    async def aclose(self) -> None:
+        if self._iterator is not None:
+            await self._iterator.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> AsyncChatStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

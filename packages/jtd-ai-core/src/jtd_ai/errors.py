@@ -1,0 +1,189 @@
+"""The one error hierarchy: every failure jtd-ai raises is an :class:`AIError`.
+
+Each error says what happened and what to do next. Provider errors carry the provider,
+HTTP status, request id and a body excerpt with secrets stripped; errors raised after part
+of a reply arrived carry it in ``partial`` so nothing received is lost.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jtd_ai.responses import RateLimitInfo, Response
+
+__all__ = [
+    "AIError",
+    "ConfigurationError",
+    "ContentFilteredError",
+    "InvalidCredentialsError",
+    "MalformedResponseError",
+    "ModelNotFoundError",
+    "PluginError",
+    "PricingUnknownError",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "StreamInterruptedError",
+    "TimeoutError",
+    "ValidationError",
+]
+
+_EXCERPT_LIMIT = 500
+
+
+class AIError(Exception):
+    """Base of every jtd-ai error."""
+
+    def __init__(self, message: str, *, partial: Response | None = None) -> None:
+        from jtd_ai.secret import redact
+
+        self.message = redact(message)
+        #: What had arrived before the failure (stream text, tool calls), if anything.
+        self.partial = partial
+        super().__init__(self.message)
+
+
+class ConfigurationError(AIError):
+    """The configuration is missing something or holds a value that cannot work."""
+
+
+class PricingUnknownError(ConfigurationError):
+    """No price is known for a model; set one in the provider's ``prices`` config."""
+
+
+class PluginError(ConfigurationError):
+    """A driver plugin could not be loaded; names its distribution and entry point."""
+
+    def __init__(self, message: str, *, distribution: str | None, entry_point: str) -> None:
+        self.distribution = distribution
+        self.entry_point = entry_point
+        super().__init__(message)
+
+
+class ValidationError(AIError, ValueError):
+    """Bad input, found before any request was sent. ``field`` names what was wrong."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class ProviderError(AIError):
+    """The provider answered with an error, or could not be reached.
+
+    ``retryable`` says whether sending the same request again may succeed;
+    ``retry_after`` is the wait in seconds the provider asked for, when it said.
+    """
+
+    #: Whether the core's retry loop should try again after this error.
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        body: str | bytes | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        rate_limit: RateLimitInfo | None = None,
+        retryable: bool | None = None,
+        partial: Response | None = None,
+    ) -> None:
+        self.provider = provider
+        self.status = status
+        self.request_id = request_id
+        self.code = code
+        self.retry_after = retry_after
+        self.rate_limit = rate_limit
+        if retryable is not None:
+            self.retryable = retryable
+        self.body_excerpt = _excerpt(body)
+        super().__init__(message, partial=partial)
+
+    def __str__(self) -> str:
+        where = []
+        if self.provider:
+            where.append(f"provider={self.provider}")
+        if self.status is not None:
+            where.append(f"status={self.status}")
+        if self.code:
+            where.append(f"code={self.code}")
+        if self.request_id:
+            where.append(f"request_id={self.request_id}")
+        return f"{self.message} ({', '.join(where)})" if where else self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep errors picklable (process pools, multiprocessing batches).
+        return (_rebuild, (type(self), self.__dict__))
+
+
+def _rebuild(cls: type[ProviderError], state: dict[str, Any]) -> ProviderError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
+
+class InvalidCredentialsError(ProviderError):
+    """The API key is missing, wrong, revoked, or lacks permission (401/403)."""
+
+
+class RateLimitError(ProviderError):
+    """Too many requests (429); retried by the core, honouring ``retry_after``."""
+
+    retryable = True
+
+
+class QuotaExceededError(RateLimitError):
+    """The account is out of quota or credit; waiting will not help, so never retried."""
+
+    retryable = False
+
+
+class ModelNotFoundError(ProviderError):
+    """The provider does not know this model, or this key cannot use it."""
+
+
+class ContentFilteredError(ProviderError):
+    """The provider refused or cut the reply for safety; ``category`` says why when known."""
+
+    def __init__(self, message: str, *, category: str | None = None, **kwargs: Any) -> None:
+        self.category = category
+        super().__init__(message, **kwargs)
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider failed (5xx) or could not be reached; retried by the core."""
+
+    retryable = True
+
+
+class TimeoutError(ProviderError, builtins.TimeoutError):
+    """No answer in time: connect, read, stream idle, or the whole-call deadline."""
+
+    retryable = True
+
+
+class MalformedResponseError(ProviderError):
+    """The provider's reply could not be understood (bad JSON, a missing required field)."""
+
+
+class StreamInterruptedError(ProviderError):
+    """A stream broke after it started; ``partial`` holds everything received until then."""
+
+
+def _excerpt(body: str | bytes | None) -> str | None:
+    if body is None:
+        return None
+    from jtd_ai.secret import redact
+
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if len(text) > _EXCERPT_LIMIT:
+        text = text[:_EXCERPT_LIMIT] + "..."
+    return redact(text)

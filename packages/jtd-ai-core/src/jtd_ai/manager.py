@@ -1,0 +1,215 @@
+"""The manager: providers by name, drivers built on first use, and the ``AI`` facade.
+
+``AI`` is one :class:`AIManager` built at import that reads nothing until first used. Tests
+and applications that want isolation create their own ``AIManager(...)``; nothing else is
+global.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jtd_ai.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import httpx
+    import pluggy
+
+    from jtd_ai.config import ProviderConfig, Settings
+    from jtd_ai.conversation import Conversation
+    from jtd_ai.driver import Driver
+    from jtd_ai.plugins import DriverFactory, DriverListing, DriverRegistry
+
+__all__ = ["AI", "AIManager"]
+
+
+
+class AIManager:
+    """Configured providers and their drivers.
+
+    ``providers`` and ``default`` are explicit settings that win over the config file;
+    ``config_file=False`` ignores the file; ``env`` replaces ``os.environ`` (tests);
+    ``transports`` maps provider names to httpx transports (tests, in-process servers).
+    """
+
+    def __init__(
+        self,
+        *,
+        providers: Mapping[str, Mapping[str, Any]] | None = None,
+        default: str | None = None,
+        config_file: Path | str | bool | None = None,
+        env: Mapping[str, str] | None = None,
+        transports: Mapping[str, httpx.BaseTransport | httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self._explicit = {k: dict(v) for k, v in (providers or {}).items()}
+        self._explicit_default = default
+        self._config_file = config_file
+        self._env = env
+        self._transports = dict(transports or {})
+        self._settings: Settings | None = None
+        self._registry: DriverRegistry | None = None
+        self._drivers: dict[str, Driver] = {}
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"<AIManager providers={sorted(self._drivers)!r} loaded>"
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return os.environ if self._env is None else self._env
+
+    @property
+    def registry(self) -> DriverRegistry:
+        if self._registry is None:
+            with self._lock:
+                if self._registry is None:
+                    from jtd_ai.plugins import DriverRegistry
+
+                    self._registry = DriverRegistry(self.env)
+        return self._registry
+
+    @property
+    def hooks(self) -> pluggy.PluginManager:
+        """The pluggy manager: ``AI.hooks.register(obj)`` adds lifecycle hooks."""
+        return self.registry.plugin_manager
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            with self._lock:
+                if self._settings is None:
+                    from jtd_ai.config import load_settings
+
+                    self._settings = load_settings(
+                        providers=self._explicit, default=self._explicit_default,
+                        config_file=self._config_file, env=self.env,
+                    )
+        return self._settings
+
+    def configure(self, *, providers: Mapping[str, Mapping[str, Any]] | None = None,
+                  default: str | None = None) -> AIManager:
+        """Add explicit settings (they win over the file); drops drivers already built."""
+        with self._lock:
+            for name, values in (providers or {}).items():
+                self._explicit.setdefault(name, {}).update(values)
+            if default is not None:
+                self._explicit_default = default
+            self.reset()
+        return self
+
+    def reset(self) -> None:
+        """Forget loaded settings and built drivers (closing their connections)."""
+        with self._lock:
+            for driver in self._drivers.values():
+                driver.close()
+            self._drivers.clear()
+            self._settings = None
+
+    def close(self) -> None:
+        self.reset()
+
+    def __enter__(self) -> AIManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- drivers and providers ---------------------------------------------------------------
+
+    def drivers(self) -> list[DriverListing]:
+        """Installed and extended drivers, from metadata: imports no driver module."""
+        return self.registry.listings()
+
+    def extend(self, name: str, factory: DriverFactory, **meta: Any) -> None:
+        """Add a driver from code: ``factory(config)`` returns a Driver or a ChatProtocol."""
+        self.registry.extend(name, factory, **meta)
+        with self._lock:
+            stale = [p for p, d in self._drivers.items() if d.config.driver == name]
+            for provider in stale:
+                self._drivers.pop(provider).close()
+
+    def providers(self) -> list[str]:
+        """Configured providers, plus one per installed driver not configured under its name."""
+        return sorted(set(self.settings.providers) | set(self.registry.names()))
+
+    def default_provider(self) -> str:
+        settings = self.settings
+        if settings.default:
+            return settings.default
+        if len(settings.providers) == 1:
+            return next(iter(settings.providers))
+        configured = ", ".join(sorted(settings.providers)) or "none configured"
+        raise ConfigurationError(
+            f"no default provider (providers: {configured}); set default = \"name\" in "
+            f"jtd-ai.toml, JTD_AI_DEFAULT_PROVIDER, or name one with .provider(...)"
+        )
+
+    def provider_config(self, name: str) -> ProviderConfig:
+        from jtd_ai.config import resolve_provider
+
+        values = self.settings.providers.get(name, {})
+        driver_name = values.get("driver", name)
+        if not isinstance(driver_name, str):
+            raise ConfigurationError(f"providers.{name}.driver must be a driver name")
+        spec = self.registry.spec(driver_name)
+        config = resolve_provider(
+            name, values, api_key_env=spec.api_key_env, base_url_env=spec.base_url_env,
+            default_base_url=spec.default_base_url, default_model=spec.default_model,
+            env=self.env,
+        )
+        if spec.requires_api_key and not config.api_key:
+            where = config.api_key_env or f"{name.upper()}_API_KEY"
+            raise ConfigurationError(
+                f"provider {name!r} needs an API key: set {where} in the environment, or "
+                f"api_key / api_key_env under [providers.{name}] in jtd-ai.toml"
+            )
+        if not config.base_url:
+            raise ConfigurationError(
+                f"provider {name!r} has no base_url and driver {driver_name!r} has no default"
+            )
+        return config
+
+    def driver(self, provider: str | None = None) -> Driver:
+        """The driver instance of ``provider`` (default: the default provider), built once."""
+        name = provider or self.default_provider()
+        driver = self._drivers.get(name)
+        if driver is not None:
+            return driver
+        with self._lock:
+            if name in self._drivers:
+                return self._drivers[name]
+            driver = self._build(name)
+            self._drivers[name] = driver
+            return driver
+
+    def _build(self, name: str) -> Driver:
+        from jtd_ai.driver import Driver
+        from jtd_ai.protocol import ChatProtocol
+
+        config = self.provider_config(name)
+        spec = self.registry.spec(config.driver)
+        made = spec.factory(config)
+        if isinstance(made, ChatProtocol):
+            return Driver(made, transport=self._transports.get(name), hooks=self.hooks)
+        if isinstance(made, Driver) or hasattr(made, "send_message"):
+            return made  # type: ignore[no-any-return]
+        raise ConfigurationError(
+            f"the factory of driver {config.driver!r} returned {type(made).__name__}; it must "
+            f"return a jtd_ai.Driver or a jtd_ai.ChatProtocol"
+        )
+
+    def conversation(self, provider: str | None = None) -> Conversation:
+        """A new conversation builder; see :class:`jtd_ai.Conversation`."""
+        from jtd_ai.conversation import Conversation
+
+        return Conversation(self, provider)
+
+
+#: The default manager. It reads configuration on first use, not at import.
+AI = AIManager()

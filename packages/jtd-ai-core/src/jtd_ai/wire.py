@@ -1,0 +1,58 @@
+"""The sans-I/O seam: HTTP requests and responses as plain values.
+
+A protocol adapter returns an :class:`HttpRequest` describing what to send and receives an
+:class:`HttpResponse` holding what came back. The core turns these into httpx calls, so an
+adapter never touches a socket and serves sync and async alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from attrs import field, frozen
+
+from jtd_ai.errors import MalformedResponseError
+
+__all__ = ["HttpRequest", "HttpResponse"]
+
+
+@frozen
+class HttpRequest:
+    """What to send. ``path`` is joined to the provider's base URL unless it is absolute."""
+
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    path: str
+    json: Any = None
+    params: Mapping[str, str] = field(factory=dict)
+    headers: Mapping[str, str] = field(factory=dict)
+    #: How a streamed body is framed; None for a plain (non-streamed) body.
+    stream: Literal["sse", "ndjson"] | None = None
+
+
+@frozen
+class HttpResponse:
+    """What came back: status, lower-cased headers and the body bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    url: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self, *, provider: str = "provider") -> Any:
+        """The body as JSON, or a MalformedResponseError that quotes the start of it."""
+        try:
+            return json.loads(self.content)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise MalformedResponseError(
+                f"{provider} sent a body that is not valid JSON (HTTP {self.status})",
+                provider=provider,
+                status=self.status,
+                body=self.content,
+                retryable=self.status >= 500,
+            ) from None
