@@ -7,9 +7,13 @@ entry-point metadata without importing any driver module.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Silent by default, as a library should be: records reach handlers the application sets.
+logging.getLogger("jtd_ai").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from jtd_ai.calls import CallInfo

@@ -1,0 +1,97 @@
+"""SSE/NDJSON framing and streams that end badly: nothing already received is lost."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from core_helpers import BrokenStream, Scripted, sse
+
+from jtd_ai import ProviderError, StreamInterruptedError
+from jtd_ai.framing import NDJSONFramer, SSEFramer
+from jtd_ai.protocol import StreamEvent
+
+
+def frame(lines: list[str]) -> list[StreamEvent]:
+    framer = SSEFramer()
+    return [e for e in (framer.feed_line(line) for line in lines) if e is not None]
+
+
+def test_sse_events_fields_comments_and_multiline_data() -> None:
+    events = frame([": keep-alive", "event: delta", "id: 7", "data: {\"a\":", "data: 1}", "",
+                    "data:no-space", "", "", "data: [DONE]", ""])
+    assert events == [StreamEvent("{\"a\":\n1}", "delta", "7"), StreamEvent("no-space", None, "7"),
+                      StreamEvent("[DONE]", None, "7")]
+
+
+def test_sse_event_cut_off_at_the_end_is_not_dispatched() -> None:
+    framer = SSEFramer()
+    assert framer.feed_line("data: {\"partial\": tr") is None
+    assert framer.pending
+
+
+def test_ndjson_lines() -> None:
+    framer = NDJSONFramer()
+    assert framer.feed_line("") is None
+    assert framer.feed_line(" {\"a\": 1} ") == StreamEvent("{\"a\": 1}")
+
+
+DONE = {"done": True, "usage": {"input": 1, "output": 3}, "finish_reason": "stop",
+        "model": "echo-1"}
+
+
+def test_stream_with_crlf_lines(manager_with) -> None:
+    body = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " a"}, DONE).replace(b"\n", b"\r\n")
+    stream = manager_with(Scripted(httpx.Response(200, content=body))).driver().stream("a")
+    assert "".join(c.delta for c in stream) == "echo: a"
+    assert stream.response is not None and stream.response.usage is not None
+    assert stream.response.usage.output_tokens == 3
+
+
+def test_truncated_stream_raises_with_the_partial_text(manager_with) -> None:
+    body = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " half"})  # no final event
+    stream = manager_with(Scripted(httpx.Response(200, content=body))).driver().stream("a")
+    with pytest.raises(StreamInterruptedError) as info:
+        list(stream)
+    assert info.value.partial is not None
+    assert info.value.partial.content == "echo: half"
+    assert stream.response is None
+
+
+def test_error_event_inside_a_200_stream_keeps_the_partial(manager_with) -> None:
+    body = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " so far"},
+               {"error": "overloaded"})
+    stream = manager_with(Scripted(httpx.Response(200, content=body))).driver().stream("a")
+    with pytest.raises(ProviderError, match="overloaded") as info:
+        list(stream)
+    assert info.value.partial is not None
+    assert info.value.partial.content == "echo: so far"
+
+
+async def test_async_connection_reset_mid_stream_keeps_the_partial(manager_with) -> None:
+    first = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " partial"})
+    transport = Scripted(httpx.Response(200, stream=BrokenStream(first)))
+    stream = manager_with(transport).driver().astream("hi")
+    received = []
+    with pytest.raises(StreamInterruptedError) as info:
+        async for chunk in stream:
+            received.append(chunk.delta)
+    assert received == ["echo:", " partial"]
+    assert info.value.partial is not None and info.value.partial.content == "echo: partial"
+
+
+def test_callback_and_iterator_forms_agree(manager_with) -> None:
+    driver = manager_with().driver()
+    seen: list[str] = []
+    by_callback = driver.stream_message("one two three", lambda c: seen.append(c.delta))
+    stream = driver.stream("one two three")
+    by_iterator = [c.delta for c in stream]
+    assert seen == by_iterator
+    assert by_callback.content == "".join(seen) == stream.response.content  # type: ignore[union-attr]
+
+
+def test_closing_a_stream_early_releases_it(manager_with) -> None:
+    driver = manager_with().driver()
+    with driver.stream("a b c d") as stream:
+        first = next(iter(stream))
+    assert first.delta == "echo:"
+    assert stream.response is None
