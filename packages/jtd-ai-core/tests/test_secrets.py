@@ -15,7 +15,7 @@ KEY = "sk-test-abcdefghijklmnopqrstuvwxyz0123"
 
 def test_secret_hides_its_value_everywhere_but_reveal() -> None:
     secret = Secret(KEY)
-    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % (secret,)):
+    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % (secret,)):  # noqa: UP031
         assert KEY not in text
     assert secret.reveal() == KEY
     with pytest.raises(TypeError):
