@@ -10,7 +10,6 @@ record and cost are applied here, the same way for every driver.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import threading
@@ -283,6 +282,8 @@ class Driver:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValidationError(f"concurrency must be at least 1, not {concurrency!r}",
                                   field="concurrency")
+        import asyncio
+
         requests = [self.build_request(item, model=model, **options) for item in items]
         gate = asyncio.Semaphore(concurrency)
 
@@ -417,6 +418,8 @@ class Driver:
 
 def run_sync(work: Awaitable[Any]) -> Any:
     """Run a coroutine to completion from sync code, even inside a running loop."""
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -13,9 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
-
-from attrs import frozen
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jtd_ai.errors import ConfigurationError, PluginError
 
@@ -34,8 +32,7 @@ log = logging.getLogger("jtd_ai.plugins")
 DriverFactory = Callable[["ProviderConfig"], Any]
 
 
-@frozen
-class DriverSpec:
+class DriverSpec(NamedTuple):
     """A registered driver: how to build it and where its settings come from."""
 
     name: str
@@ -48,9 +45,9 @@ class DriverSpec:
     description: str = ""
 
 
-@frozen
-class DriverListing:
-    """An installed or extended driver, known from metadata alone."""
+class DriverListing(NamedTuple):
+    """An installed or extended driver, known from metadata alone (a NamedTuple, so listing
+    drivers does not import attrs)."""
 
     name: str
     distribution: str | None

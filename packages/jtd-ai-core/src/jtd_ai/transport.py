@@ -9,7 +9,6 @@ decoder. httpx failures become our typed errors here and nowhere else.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import contextlib
 import logging
@@ -34,6 +33,8 @@ from jtd_ai.secret import redact
 from jtd_ai.wire import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
+    import asyncio
+
     from jtd_ai.calls import CallInfo
     from jtd_ai.config import ProviderConfig
     from jtd_ai.protocol import ChatProtocol, StreamDecoder
@@ -88,6 +89,8 @@ class Transport:
     @property
     def aclient(self) -> httpx.AsyncClient:
         """The async client of the running event loop (a pool is bound to its loop)."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         client = self._aclients.get(loop)
         if client is None:
@@ -102,6 +105,8 @@ class Transport:
             self._client = None
 
     async def aclose(self) -> None:
+        import asyncio
+
         with contextlib.suppress(RuntimeError):
             loop = asyncio.get_running_loop()
             client = self._aclients.pop(loop, None)
@@ -204,6 +209,8 @@ class Transport:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def asend(self, req: HttpRequest, call: CallInfo, policy: RetryPolicy) -> HttpResponse:
+        import asyncio
+
         state = policy.start(self.config.name, call.operation)
         client = self.aclient
         async for attempt in self._retrying(state):
