@@ -163,3 +163,33 @@ def test_stream_is_not_retried_after_a_chunk_was_delivered(manager_with) -> None
     assert info.value.partial is not None
     assert info.value.partial.content == "echo: partial"
     assert len(transport.seen) == 1
+
+
+async def test_async_whole_call_deadline_cuts_a_slow_reply(manager_with) -> None:
+    import asyncio
+
+    calls = []
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        await asyncio.sleep(5)
+        return httpx.Response(200, json=echo_reply("too late"))
+
+    driver = manager_with(httpx.MockTransport(slow), deadline=0.2).driver()
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="deadline"):
+        await driver.asend_message("hi")
+    assert time.monotonic() - started < 2
+    assert len(calls) == 1  # a passed deadline is not retried
+
+
+async def test_per_call_timeout_option_is_the_deadline(manager_with) -> None:
+    import asyncio
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200, json=echo_reply("too late"))
+
+    conversation = manager_with(httpx.MockTransport(slow)).conversation().message("hi")
+    with pytest.raises(TimeoutError):
+        await conversation.timeout(0.1).asend()
