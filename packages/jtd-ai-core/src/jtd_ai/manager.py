@@ -7,9 +7,10 @@ global.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,10 @@ if TYPE_CHECKING:
     from jtd_ai.config import ProviderConfig, Settings
     from jtd_ai.conversation import Conversation
     from jtd_ai.driver import Driver
+    from jtd_ai.errors import AIError
     from jtd_ai.plugins import DriverFactory, DriverListing, DriverRegistry
+    from jtd_ai.responses import Response
+    from jtd_ai.testing.fake import FakeAI
 
 __all__ = ["AI", "AIManager"]
 
@@ -53,6 +57,7 @@ class AIManager:
         self._settings: Settings | None = None
         self._registry: DriverRegistry | None = None
         self._drivers: dict[str, Driver] = {}
+        self._fake: FakeAI | None = None
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -192,6 +197,8 @@ class AIManager:
         from jtd_ai.driver import Driver
         from jtd_ai.protocol import ChatProtocol
 
+        if self._fake is not None:
+            return Driver(self._fake.protocol(self._fake_config(name)), hooks=self.hooks)
         config = self.provider_config(name)
         spec = self.registry.spec(config.driver)
         made = spec.factory(config)
@@ -203,6 +210,41 @@ class AIManager:
             f"the factory of driver {config.driver!r} returned {type(made).__name__}; it must "
             f"return a jtd_ai.Driver or a jtd_ai.ChatProtocol"
         )
+
+    # -- testing ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def fake(self, replies: Iterable[str | AIError | Response] = (), *,
+             default: str | None = None, retries: bool = False) -> Iterator[FakeAI]:
+        """Replace every provider with queued replies for the block; see
+        :mod:`jtd_ai.testing.fake`. Needs no key and sends nothing over the network."""
+        from jtd_ai.testing.fake import FakeAI
+
+        fake = FakeAI(default=default, retries=retries).extend(replies)
+        with self._lock:
+            previous = (self._fake, self._drivers)
+            self._fake, self._drivers = fake, {}
+        try:
+            yield fake
+        finally:
+            with self._lock:
+                for driver in self._drivers.values():
+                    driver.close()
+                self._fake, self._drivers = previous
+
+    def _fake_config(self, name: str) -> ProviderConfig:
+        from jtd_ai.config import ProviderConfig
+
+        assert self._fake is not None
+        values = self.settings.providers.get(name, {})
+        driver = str(values.get("driver", name))
+        model = values.get("default_model")
+        if model is None:
+            with contextlib.suppress(Exception):  # the real driver may not be installed
+                model = self.registry.spec(driver).default_model
+        attempts = int(values.get("retry_attempts", 3)) if self._fake.retries else 1
+        return ProviderConfig(name=name, driver=driver, base_url="http://fake.invalid",
+                              default_model=model or "fake-model", retry_attempts=attempts)
 
     def conversation(self, provider: str | None = None) -> Conversation:
         """A new conversation builder; see :class:`jtd_ai.Conversation`."""

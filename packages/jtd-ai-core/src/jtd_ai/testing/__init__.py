@@ -1,0 +1,32 @@
+"""Testing tools: the driver conformance kit, the fake provider server, and ``AI.fake()``.
+
+Importing this package is cheap; each tool is imported when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jtd_ai.testing.conformance import CannedResponse, DriverConformanceTests, WireSamples
+    from jtd_ai.testing.fake import FakeAI, FakeCall
+    from jtd_ai.testing.server import FakeProviderServer, Fault, RecordedRequest
+
+__all__ = ["CannedResponse", "DriverConformanceTests", "FakeAI", "FakeCall",
+           "FakeProviderServer", "Fault", "RecordedRequest", "WireSamples"]
+
+_EXPORTS = {
+    "CannedResponse": "conformance", "DriverConformanceTests": "conformance",
+    "WireSamples": "conformance", "FakeAI": "fake", "FakeCall": "fake",
+    "FakeProviderServer": "server", "Fault": "server", "RecordedRequest": "server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jtd_ai.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"jtd_ai.testing.{module}"), name)
+    globals()[name] = value
+    return value
