@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
-for src in packages/*/src; do
+for src in packages/*/src examples/*/src; do
   echo "mypy --strict $src"
   .venv/bin/mypy --strict "$src"
 done
