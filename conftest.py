@@ -35,6 +35,19 @@ def captures() -> Callable[[str], Path]:
 
 
 @pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory,
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real user's jtd-ai files (config, catalog, ledger): each
+    gets its own home and data directories, and no jtd-ai variable leaks in."""
+    home = tmp_path_factory.mktemp("home")
+    for name in ("HOME", "USERPROFILE", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "LOCALAPPDATA",
+                 "APPDATA"):
+        monkeypatch.setenv(name, str(home))
+    for name in ("JTD_AI_HOME", "JTD_AI_CONFIG", "JTD_AI_DEFAULT_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _no_backoff_sleep() -> Iterator[None]:
     """Retries run for real but without sleeping; each test's attempt limits still apply."""
     with stamina.set_testing(True, attempts=1000, cap=True):

@@ -181,3 +181,20 @@ def test_async_driver_survives_separate_event_loops(manager_with) -> None:
     first = asyncio.run(driver.asend_message("one"))
     second = asyncio.run(driver.asend_message("two"))
     assert (first.content, second.content) == ("echo: one", "echo: two")
+
+
+def test_a_variant_model_in_the_reply_is_priced_as_the_model_asked_for() -> None:
+    from jtd_ai.echo import EchoProtocol
+
+    class Unpriced(EchoProtocol):
+        def pricing(self, model):  # type: ignore[no-untyped-def]
+            return None
+
+    reply = echo_reply("hi", model="echo-1-high", input_tokens=10, output_tokens=10)
+    manager = AIManager(providers={"u": {"prices": {"echo-1": {"input": 1, "output": 3}}}},
+                        config_file=False, env={},
+                        transports={"u": Scripted(httpx.Response(200, json=reply))})
+    manager.extend("u", Unpriced, default_base_url="http://x.invalid", default_model="echo-1")
+    response = manager.driver("u").send_message("hi")
+    assert response.model == "echo-1-high"
+    assert response.cost == Decimal(10 * 1 + 10 * 3) / 1_000_000

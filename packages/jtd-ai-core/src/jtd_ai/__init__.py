@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from jtd_ai.driver import AsyncChatStream, ChatStream, Driver
     from jtd_ai.errors import (
         AIError,
+        BudgetExceededError,
         ConfigurationError,
         ContentFilteredError,
         InvalidCredentialsError,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         ProviderUnavailableError,
         QuotaExceededError,
         RateLimitError,
+        StoreError,
         StreamInterruptedError,
         TimeoutError,
         ValidationError,
@@ -75,7 +77,8 @@ _EXPORTS = {
     "StreamChunk": "responses", "TokenUsage": "responses", "ToolCallDelta": "responses",
     "Secret": "secret",
     "HttpRequest": "wire", "HttpResponse": "wire",
-    "AIError": "errors", "ConfigurationError": "errors", "ContentFilteredError": "errors",
+    "AIError": "errors", "BudgetExceededError": "errors", "StoreError": "errors",
+    "ConfigurationError": "errors", "ContentFilteredError": "errors",
     "InvalidCredentialsError": "errors", "MalformedResponseError": "errors",
     "ModelNotFoundError": "errors", "PluginError": "errors", "PricingUnknownError": "errors",
     "ProviderError": "errors", "ProviderUnavailableError": "errors",
@@ -84,14 +87,15 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "AI", "AIError", "AIManager", "AsyncChatStream", "CallInfo", "Capabilities", "ChatProtocol",
+    "AI", "AIError", "AIManager", "AsyncChatStream", "BudgetExceededError", "CallInfo",
+    "Capabilities", "ChatProtocol",
     "ChatRequest", "ChatStream", "ConfigurationError", "ContentFilteredError", "Conversation",
     "Driver", "DriverListing", "DriverSpec", "FinishReason", "HttpRequest", "HttpResponse",
     "ImagePart", "InvalidCredentialsError", "MalformedResponseError", "Message", "ModelInfo",
     "ModelKind", "ModelNotFoundError", "ModelPage", "PluginError", "PriceTier", "Pricing",
     "PricingUnknownError", "ProviderConfig", "ProviderError", "ProviderUnavailableError",
     "QuotaExceededError", "RateLimitError", "RateLimitInfo", "Response", "ResponseFormat", "Role",
-    "Secret", "StreamChunk", "StreamDecoder", "StreamEvent", "StreamInterruptedError",
+    "Secret", "StoreError", "StreamChunk", "StreamDecoder", "StreamEvent", "StreamInterruptedError",
     "TextPart", "TimeoutError", "TokenUsage", "Tool", "ToolCall", "ToolCallDelta",
     "ValidationError", "hookimpl", "list_drivers",
 ]

@@ -32,8 +32,12 @@ __all__ = ["ProviderConfig", "Settings", "config_file_path", "load_settings"]
 _KNOWN_KEYS = frozenset(
     {"driver", "api_key", "api_key_env", "base_url", "default_model", "timeout",
      "connect_timeout", "deadline", "stream_idle_timeout", "retry_attempts", "retry_delay",
-     "retry_max_delay", "headers"}
+     "retry_max_delay", "headers", "requests_per_minute", "tokens_per_minute"}
 )
+
+#: Top-level tables beside [providers]: the store, pricing sources and budgets
+#: (see docs/catalog.md).
+TABLES = ("store", "pricing", "budget")
 
 
 def _secret(value: Secret | str | None) -> Secret | None:
@@ -42,10 +46,10 @@ def _secret(value: Secret | str | None) -> Secret | None:
     return Secret(value)
 
 
-def _positive(name: str) -> Any:
+def _positive(name: str, unit: str = "seconds") -> Any:
     def check(_: object, __: object, value: float | None) -> None:
         if value is not None and (isinstance(value, bool) or not value > 0):
-            raise ConfigurationError(f"{name} must be a number of seconds above 0, not {value!r}")
+            raise ConfigurationError(f"{name} must be a number of {unit} above 0, not {value!r}")
 
     return check
 
@@ -75,6 +79,11 @@ class ProviderConfig:
     #: Longest single wait between attempts (also caps Retry-After), in seconds.
     retry_max_delay: float = 60.0
     headers: Mapping[str, str] = field(factory=dict)
+    #: Client-side pacing of batches: starts per minute, and tokens per minute (estimated).
+    requests_per_minute: float | None = field(
+        default=None, validator=_positive("requests_per_minute", "requests"))
+    tokens_per_minute: float | None = field(
+        default=None, validator=_positive("tokens_per_minute", "tokens"))
     options: Mapping[str, Any] = field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
@@ -109,6 +118,8 @@ class Settings:
     default: str | None = None
     providers: Mapping[str, Mapping[str, Any]] = field(factory=dict)
     source: Path | None = None
+    #: The top-level ``[store]``, ``[pricing]`` and ``[budget]`` tables, by name.
+    tables: Mapping[str, Mapping[str, Any]] = field(factory=dict)
 
 
 def config_file_path(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path | None:
@@ -151,7 +162,11 @@ def read_config_file(path: Path) -> Settings:
     default = data.get("default")
     if default is not None and not isinstance(default, str):
         raise ConfigurationError(f"config file {path}: default must be a provider name")
-    return Settings(default=default, providers=providers, source=path)
+    tables = {name: data[name] for name in TABLES if name in data}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigurationError(f"config file {path}: [{name}] must be a table")
+    return Settings(default=default, providers=providers, source=path, tables=tables)
 
 
 def load_settings(
@@ -160,8 +175,10 @@ def load_settings(
     default: str | None = None,
     config_file: Path | str | bool | None = None,
     env: Mapping[str, str] | None = None,
+    tables: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Settings:
-    """Merge explicit arguments over the config file; ``config_file=False`` skips the file."""
+    """Merge explicit arguments over the config file; ``config_file=False`` skips the file.
+    ``tables`` (``{"store": {...}, "budget": {...}}``) win key by key over the file's."""
     env = os.environ if env is None else env
     if config_file is False:
         file_settings = Settings()
@@ -171,10 +188,15 @@ def load_settings(
     merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in file_settings.providers.items()}
     for name, values in (providers or {}).items():
         merged.setdefault(name, {}).update(values)
+    merged_tables: dict[str, dict[str, Any]] = {
+        k: dict(v) for k, v in file_settings.tables.items()}
+    for name, values in (tables or {}).items():
+        merged_tables.setdefault(name, {}).update(values)
     return Settings(
         default=default or file_settings.default or env.get("JTD_AI_DEFAULT_PROVIDER") or None,
         providers=merged,
         source=file_settings.source,
+        tables=merged_tables,
     )
 
 

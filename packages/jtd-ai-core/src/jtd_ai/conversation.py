@@ -19,6 +19,7 @@ from jtd_ai.request import ChatRequest, ResponseFormat
 
 if TYPE_CHECKING:
     from jtd_ai.driver import AsyncChatStream, ChatStream, Driver
+    from jtd_ai.errors import AIError
     from jtd_ai.manager import AIManager
     from jtd_ai.responses import Response
 
@@ -167,3 +168,29 @@ class Conversation:
         stream = self._driver().astream(request)
         stream.on_complete = self._record
         return stream
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def _batch_requests(self, prompts: Iterable[str | Message]) -> list[ChatRequest]:
+        driver = self._driver()
+        base = ([Message.system(self._system)] if self._system else []) + self.history
+        return [
+            driver.build_request(
+                [*base, p if isinstance(p, Message) else Message.user(p)],
+                model=self._model, **self._options)
+            for p in prompts
+        ]
+
+    def send_batch(self, prompts: Iterable[str | Message], *, concurrency: int = 8,
+                   **batch_options: Any) -> list[Response | AIError]:
+        """Ask each prompt separately on top of this conversation (its system prompt,
+        history, model and options); the history itself is left unchanged. Results come in
+        input order; see :meth:`jtd_ai.Driver.send_batch` for progress and cancellation."""
+        requests = self._batch_requests(prompts)
+        return self._driver().send_batch(requests, concurrency=concurrency, **batch_options)
+
+    async def asend_batch(self, prompts: Iterable[str | Message], *, concurrency: int = 8,
+                          **batch_options: Any) -> list[Response | AIError]:
+        requests = self._batch_requests(prompts)
+        return await self._driver().asend_batch(requests, concurrency=concurrency,
+                                                **batch_options)

@@ -10,10 +10,12 @@ record and cost are applied here, the same way for every driver.
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -29,18 +31,26 @@ from jtd_ai.retry import RetryPolicy
 from jtd_ai.streaming import StreamAccumulator
 
 if TYPE_CHECKING:
+    import asyncio
+
     import httpx
     import pluggy
 
+    from jtd_ai.batch import BatchProgress
     from jtd_ai.config import ProviderConfig
     from jtd_ai.modelinfo import Capabilities, ModelInfo
     from jtd_ai.pricing import Pricing
     from jtd_ai.protocol import ChatProtocol
+    from jtd_ai.provider_catalog import ProviderCatalog
     from jtd_ai.transport import Transport
 
 __all__ = ["AsyncChatStream", "ChatStream", "Driver", "Prompt"]
 
 log = logging.getLogger("jtd_ai.calls")
+
+#: The id of the batch the current task's calls belong to (set by ``asend_batch``).
+_BATCH_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("jtd_ai_batch_id",
+                                                                      default=None)
 
 #: What a call accepts as its prompt: text (one user message), a Message, or a sequence.
 Prompt = str | Message | Sequence[Message]
@@ -79,6 +89,8 @@ class Driver:
         self._hooks = hooks
         self._models: list[ModelInfo] | None = None
         self._lock = threading.Lock()
+        #: The catalog view the manager attaches (TTL listings, published prices), or None.
+        self.catalog: ProviderCatalog | None = None
 
     def __repr__(self) -> str:
         return f"<Driver {self.get_name()!r} provider={self.config.name!r}>"
@@ -152,7 +164,8 @@ class Driver:
               batch_id: str | None = None) -> CallInfo:
         return CallInfo(
             provider=self.config.name, driver=self.get_name(), operation=operation,
-            model=request.model if request else None, request=request, batch_id=batch_id,
+            model=request.model if request else None, request=request,
+            batch_id=batch_id or _BATCH_ID.get(),
         )
 
     def _before(self, call: CallInfo) -> None:
@@ -160,7 +173,8 @@ class Driver:
             self._hooks.hook.before_request(call=call)
 
     def _succeeded(self, call: CallInfo, response: Response, started: float) -> Response:
-        response = self._with_cost(response, latency=time.perf_counter() - started)
+        response = self._with_cost(response, latency=time.perf_counter() - started,
+                                   requested=call.model)
         if self._hooks is not None:
             self._hooks.hook.after_response(call=call, response=response)
         if log.isEnabledFor(logging.INFO):
@@ -184,12 +198,17 @@ class Driver:
             extra={"jtd_ai": _record(call, type(error).__name__, latency, error.partial)},
         )
 
-    def _with_cost(self, response: Response, *, latency: float | None = None) -> Response:
+    def _with_cost(self, response: Response, *, latency: float | None = None,
+                   requested: str | None = None) -> Response:
         changes: dict[str, Any] = {}
         if latency is not None:
             changes["latency"] = latency
         if response.usage is not None and response.cost is None:
+            # The model that answered may be a variant the tables lack (an alias resolved to
+            # "grok-3-mini-high"); the model asked for is priced then.
             pricing = self.pricing(response.model)
+            if pricing is None and requested and requested != response.model:
+                pricing = self.pricing(requested)
             if pricing is not None:
                 changes["cost"] = pricing.cost(response.usage)
                 changes["pricing"] = pricing
@@ -275,42 +294,76 @@ class Driver:
 
     # -- batches ------------------------------------------------------------------------------
 
-    async def asend_batch(self, items: Iterable[BatchItem], *, concurrency: int = 8,
-                          model: str | None = None, **options: Any) -> list[Response | AIError]:
+    async def asend_batch(
+        self, items: Iterable[BatchItem], *, concurrency: int = 8, model: str | None = None,
+        progress: Callable[[BatchProgress], Any] | None = None,
+        on_result: Callable[[int, Response | AIError], Any] | None = None,
+        cancel: threading.Event | asyncio.Event | None = None, **options: Any,
+    ) -> list[Response | AIError]:
         """Send many prompts at once; results in input order, each a Response or the error
-        that ended that item, so one failure never loses another item's result."""
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValidationError(f"concurrency must be at least 1, not {concurrency!r}",
-                                  field="concurrency")
-        import asyncio
+        that ended that item, so one failure never loses another item's result.
+
+        Starts are paced by the provider's ``requests_per_minute`` / ``tokens_per_minute``
+        and its rate-limit headers. ``progress(BatchProgress)`` runs after each item,
+        ``on_result(index, result)`` as each item finishes (write results out there, so an
+        interruption loses nothing done); once ``cancel`` is set, unsent items come back as
+        BatchCancelledError. See :mod:`jtd_ai.batch`.
+        """
+        from jtd_ai.batch import Pacer, run_batch
 
         requests = [self.build_request(item, model=model, **options) for item in items]
-        gate = asyncio.Semaphore(concurrency)
+        pacer = Pacer(self.config.requests_per_minute, self.config.tokens_per_minute)
+        batch = _BATCH_ID.set(uuid.uuid4().hex)  # the items' tasks inherit it
+        try:
+            return await run_batch(requests, self.asend_message, concurrency=concurrency,
+                                   pacer=pacer, progress=progress, on_result=on_result,
+                                   cancel=cancel)
+        finally:
+            _BATCH_ID.reset(batch)
 
-        async def one(request: ChatRequest) -> Response | AIError:
-            async with gate:
-                try:
-                    return await self.asend_message(request)
-                except AIError as error:
-                    return error
-
-        return list(await asyncio.gather(*(one(r) for r in requests)))
-
-    def send_batch(self, items: Iterable[BatchItem], *, concurrency: int = 8,
-                   model: str | None = None, **options: Any) -> list[Response | AIError]:
+    def send_batch(
+        self, items: Iterable[BatchItem], *, concurrency: int = 8, model: str | None = None,
+        progress: Callable[[BatchProgress], Any] | None = None,
+        on_result: Callable[[int, Response | AIError], Any] | None = None,
+        cancel: threading.Event | None = None, **options: Any,
+    ) -> list[Response | AIError]:
         """Sync form of :meth:`asend_batch`; also works inside a running event loop
         (a notebook), by running the batch on a helper thread with its own loop."""
-        work = self.asend_batch(items, concurrency=concurrency, model=model, **options)
+        work = self.asend_batch(items, concurrency=concurrency, model=model, progress=progress,
+                                on_result=on_result, cancel=cancel, **options)
         results: list[Response | AIError] = run_sync(work)
         return results
 
     # -- models, credentials, cost ---------------------------------------------------------------
 
     def get_available_models(self, *, refresh: bool = False) -> list[ModelInfo]:
-        """Every model the provider lists (all pages). Cached on the driver after the first
-        call; ``refresh=True`` (or :meth:`sync_models`) asks the provider again."""
-        if self._models is not None and not refresh:
-            return list(self._models)
+        """Every model the provider lists (all pages). Served from the catalog while its
+        listing is younger than the TTL (without a catalog: held after the first call);
+        ``refresh=True`` (or :meth:`sync_models`) asks the provider again and stores it."""
+        cached = None if refresh else self._cached_models()
+        if cached is not None:
+            return cached
+        return self._remember_models(self.fetch_models())
+
+    async def aget_available_models(self, *, refresh: bool = False) -> list[ModelInfo]:
+        cached = None if refresh else self._cached_models()
+        if cached is not None:
+            return cached
+        return self._remember_models(await self.afetch_models())
+
+    def _cached_models(self) -> list[ModelInfo] | None:
+        if self.catalog is not None:
+            return self.catalog.fresh()
+        return list(self._models) if self._models is not None else None
+
+    def _remember_models(self, models: list[ModelInfo]) -> list[ModelInfo]:
+        self._models = models
+        if self.catalog is not None:
+            self.catalog.listed(models)  # never raises: store failures are reported
+        return list(models)
+
+    def fetch_models(self) -> list[ModelInfo]:
+        """Ask the provider for every model it lists, now; caches and stores nothing."""
         first = self.protocol.models_request(None)
         if first is None:
             raise ValidationError(f"driver {self.get_name()!r} cannot list models",
@@ -329,12 +382,9 @@ class Driver:
         except AIError as error:
             self._failed(call, error, started)
             raise
-        self._models = models
-        return list(models)
+        return models
 
-    async def aget_available_models(self, *, refresh: bool = False) -> list[ModelInfo]:
-        if self._models is not None and not refresh:
-            return list(self._models)
+    async def afetch_models(self) -> list[ModelInfo]:
         first = self.protocol.models_request(None)
         if first is None:
             raise ValidationError(f"driver {self.get_name()!r} cannot list models",
@@ -353,8 +403,7 @@ class Driver:
         except AIError as error:
             self._failed(call, error, started)
             raise
-        self._models = models
-        return list(models)
+        return models
 
     def sync_models(self) -> list[ModelInfo]:
         """Ask the provider for its models now and replace what the driver holds."""
@@ -387,7 +436,8 @@ class Driver:
 
     def pricing(self, model: str) -> Pricing | None:
         """The price of ``model``: a ``prices`` override in the provider config first, then
-        the driver's table."""
+        the price the provider published (synced into the catalog), then the driver's table
+        (see :mod:`jtd_ai.provider_catalog`)."""
         overrides = self.config.option("prices")
         if isinstance(overrides, dict) and model in overrides:
             from jtd_ai.pricing import Pricing
@@ -399,6 +449,8 @@ class Driver:
 
             return structure_config({"source": "config", **entry}, Pricing,
                                     what=f"providers.{self.config.name}.prices.{model}")
+        if self.catalog is not None:
+            return self.catalog.resolve_price(model, self.protocol.pricing(model))
         return self.protocol.pricing(model)
 
     def calculate_cost(self, usage: TokenUsage, model: str | None = None) -> Decimal:

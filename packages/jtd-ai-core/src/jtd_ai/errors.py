@@ -11,10 +11,14 @@ import builtins
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from jtd_ai.responses import RateLimitInfo, Response
 
 __all__ = [
     "AIError",
+    "BatchCancelledError",
+    "BudgetExceededError",
     "ConfigurationError",
     "ContentFilteredError",
     "InvalidCredentialsError",
@@ -26,6 +30,7 @@ __all__ = [
     "ProviderUnavailableError",
     "QuotaExceededError",
     "RateLimitError",
+    "StoreError",
     "StreamInterruptedError",
     "TimeoutError",
     "ValidationError",
@@ -60,6 +65,30 @@ class PluginError(ConfigurationError):
     def __init__(self, message: str, *, distribution: str | None, entry_point: str) -> None:
         self.distribution = distribution
         self.entry_point = entry_point
+        super().__init__(message)
+
+
+class StoreError(AIError):
+    """The catalog/ledger database cannot be used; ``path`` names the file."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class BudgetExceededError(AIError):
+    """A configured spending limit is reached; raised before the call is sent.
+
+    ``scope`` is a provider name or ``"global"``; ``limit`` and ``spent`` are US dollars
+    (Decimal) over ``period`` (``"day"``, ``"month"`` or ``"all"``, UTC).
+    """
+
+    def __init__(self, message: str, *, scope: str, limit: Decimal, spent: Decimal,
+                 period: str) -> None:
+        self.scope = scope
+        self.limit = limit
+        self.spent = spent
+        self.period = period
         super().__init__(message)
 
 
@@ -172,6 +201,10 @@ class TimeoutError(ProviderError, builtins.TimeoutError):
 
 class MalformedResponseError(ProviderError):
     """The provider's reply could not be understood (bad JSON, a missing required field)."""
+
+
+class BatchCancelledError(AIError):
+    """A batch item that was never sent because the batch was cancelled first."""
 
 
 class StreamInterruptedError(ProviderError):

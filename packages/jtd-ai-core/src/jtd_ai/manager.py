@@ -20,12 +20,15 @@ if TYPE_CHECKING:
     import httpx
     import pluggy
 
+    from jtd_ai.catalog import Catalog, SyncReport
     from jtd_ai.config import ProviderConfig, Settings
     from jtd_ai.conversation import Conversation
     from jtd_ai.driver import Driver
     from jtd_ai.errors import AIError
+    from jtd_ai.ledger import Ledger
     from jtd_ai.plugins import DriverFactory, DriverListing, DriverRegistry
     from jtd_ai.responses import Response
+    from jtd_ai.storage import Storage
     from jtd_ai.testing.fake import FakeAI
 
 __all__ = ["AI", "AIManager"]
@@ -37,7 +40,9 @@ class AIManager:
 
     ``providers`` and ``default`` are explicit settings that win over the config file;
     ``config_file=False`` ignores the file; ``env`` replaces ``os.environ`` (tests);
-    ``transports`` maps provider names to httpx transports (tests, in-process servers).
+    ``transports`` maps provider names to httpx transports (tests, in-process servers);
+    ``store``, ``pricing`` and ``budget`` are the top-level config tables of the same names
+    (docs/catalog.md), winning key by key over the file's.
     """
 
     def __init__(
@@ -48,7 +53,14 @@ class AIManager:
         config_file: Path | str | bool | None = None,
         env: Mapping[str, str] | None = None,
         transports: Mapping[str, httpx.BaseTransport | httpx.AsyncBaseTransport] | None = None,
+        store: Mapping[str, Any] | None = None,
+        pricing: Mapping[str, Any] | None = None,
+        budget: Mapping[str, Any] | None = None,
     ) -> None:
+        self._explicit_tables = {name: dict(table) for name, table in
+                                 (("store", store), ("pricing", pricing), ("budget", budget))
+                                 if table is not None}
+        self._storage: Storage | None = None
         self._explicit = {k: dict(v) for k, v in (providers or {}).items()}
         self._explicit_default = default
         self._config_file = config_file
@@ -94,6 +106,7 @@ class AIManager:
                     self._settings = load_settings(
                         providers=self._explicit, default=self._explicit_default,
                         config_file=self._config_file, env=self.env,
+                        tables=self._explicit_tables,
                     )
         return self._settings
 
@@ -115,6 +128,9 @@ class AIManager:
                 driver.close()
             self._drivers.clear()
             self._settings = None
+            if self._storage is not None:
+                self._storage.close()
+                self._storage = None
 
     def close(self) -> None:
         self.reset()
@@ -202,14 +218,74 @@ class AIManager:
         config = self.provider_config(name)
         spec = self.registry.spec(config.driver)
         made = spec.factory(config)
+        storage = self.storage
+        storage.attach(self.hooks)
         if isinstance(made, ChatProtocol):
-            return Driver(made, transport=self._transports.get(name), hooks=self.hooks)
-        if isinstance(made, Driver) or hasattr(made, "send_message"):
+            made = Driver(made, transport=self._transports.get(name), hooks=self.hooks)
+        if isinstance(made, Driver):
+            storage.attach_driver(made)
+            return made
+        if hasattr(made, "send_message"):
             return made  # type: ignore[no-any-return]
         raise ConfigurationError(
             f"the factory of driver {config.driver!r} returned {type(made).__name__}; it must "
             f"return a jtd_ai.Driver or a jtd_ai.ChatProtocol"
         )
+
+    # -- catalog, usage ledger, budgets --------------------------------------------------------
+
+    @property
+    def storage(self) -> Storage:
+        """The store, catalog, ledger and budgets of this manager (opened on first use);
+        ``storage.error`` says why the database is unusable, if it is."""
+        if self._storage is None:
+            with self._lock:
+                if self._storage is None:
+                    from jtd_ai.storage import Storage, StoreOptions
+
+                    tables = self.settings.tables
+                    budget = None
+                    if tables.get("budget"):
+                        from jtd_ai.budget import BudgetLimits
+
+                        budget = BudgetLimits.from_config(tables["budget"])
+                    # config_file=False keeps off the user's files: the store then needs an
+                    # explicit [store] path, enabled = true, or JTD_AI_HOME in env.
+                    isolated = self._config_file is False and not self.env.get("JTD_AI_HOME")
+                    self._storage = Storage(
+                        StoreOptions.from_config(tables.get("store", {}),
+                                                 tables.get("pricing", {}),
+                                                 default_enabled=not isolated),
+                        env=self.env, budget=budget, active=lambda: self._fake is None,
+                    )
+        return self._storage
+
+    @property
+    def usage(self) -> Ledger:
+        """The usage ledger: ``AI.usage.totals(by="provider")``; raises StoreError when the
+        database is unusable or the store is off."""
+        return self.storage.ledger()
+
+    @property
+    def catalog(self) -> Catalog:
+        """The model catalog: ``AI.catalog.models("openai")``; raises StoreError likewise."""
+        return self.storage.catalog()
+
+    def sync_models(self, providers: Iterable[str] | None = None, *,
+                    dry_run: bool = False) -> SyncReport:
+        """Ask each provider (default: every one :meth:`providers` lists) for its models and
+        store them; ``dry_run`` reports what would change and writes nothing. One provider
+        failing is reported and does not stop the others."""
+        from jtd_ai.sync import sync_providers
+
+        return sync_providers(self, providers, dry_run=dry_run)
+
+    async def async_models(self, providers: Iterable[str] | None = None, *,
+                           dry_run: bool = False) -> SyncReport:
+        """Async form of :meth:`sync_models`; providers are asked concurrently."""
+        from jtd_ai.sync import async_providers
+
+        return await async_providers(self, providers, dry_run=dry_run)
 
     # -- testing ----------------------------------------------------------------------------
 

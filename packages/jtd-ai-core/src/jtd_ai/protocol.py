@@ -189,14 +189,7 @@ class ChatProtocol(abc.ABC):
         :meth:`parse_error` once the provider's message and code are read out."""
         status = response.status
         headers = response.headers
-        kwargs: dict[str, Any] = {
-            "provider": self.provider,
-            "status": status,
-            "request_id": headers.get(self.request_id_header) if self.request_id_header else None,
-            "body": response.content,
-            "code": code,
-            "rate_limit": self.rate_limit(headers),
-        }
+        kwargs = self.error_kwargs(response, code=code)
         if status in (401, 403):
             return InvalidCredentialsError(
                 f"{self.provider} rejected the credentials: {message}. Check the API key "
@@ -226,6 +219,19 @@ class ChatProtocol(abc.ABC):
             return ContentFilteredError(f"{self.provider} refused the content: {message}",
                                         **kwargs)
         return ProviderError(f"{self.provider} rejected the request: {message}", **kwargs)
+
+    def error_kwargs(self, response: HttpResponse, *, code: str | None = None) -> dict[str, Any]:
+        """The keyword arguments a typed error for ``response`` is built with (provider,
+        status, request id, body, code, rate limits), for adapters raising their own types."""
+        headers = response.headers
+        return {
+            "provider": self.provider,
+            "status": response.status,
+            "request_id": headers.get(self.request_id_header) if self.request_id_header else None,
+            "body": response.content,
+            "code": code,
+            "rate_limit": self.rate_limit(headers),
+        }
 
     def check_roles(self, request: ChatRequest, allowed: frozenset[str]) -> None:
         """Raise ValidationError if a message has a role this provider cannot take."""

@@ -95,6 +95,10 @@ class Transport:
         client = self._aclients.get(loop)
         if client is None:
             atr = self._transport if isinstance(self._transport, httpx.AsyncBaseTransport) else None
+            if atr is None:  # one big httpcore pool slows down as connections grow
+                from jtd_ai.pool import ShardedAsyncTransport
+
+                atr = ShardedAsyncTransport(_LIMITS)
             client = httpx.AsyncClient(transport=atr, **self._client_kwargs())
             self._aclients[loop] = client
         return client
@@ -279,7 +283,8 @@ class Transport:
                     acc.add(chunk)
                     yield chunk
         except httpx.HTTPError as exc:
-            raise self._interrupted(self._map(exc, streaming=True), acc, opened) from exc
+            raise self._interrupted(self._map(exc, streaming=True), acc, opened,
+                                    connection=True) from exc
         except ProviderError as exc:
             raise self._interrupted(exc, acc, opened) from None
         finally:
@@ -326,7 +331,8 @@ class Transport:
                     acc.add(chunk)
                     yield chunk
         except httpx.HTTPError as exc:
-            raise self._interrupted(self._map(exc, streaming=True), acc, opened) from exc
+            raise self._interrupted(self._map(exc, streaming=True), acc, opened,
+                                    connection=True) from exc
         except ProviderError as exc:
             raise self._interrupted(exc, acc, opened) from None
         finally:
@@ -355,11 +361,12 @@ class Transport:
             if chunks:
                 return chunks
 
-    def _interrupted(self, error: ProviderError, acc: StreamAccumulator,
-                     opened: _Opened) -> ProviderError:
-        """``error`` with what arrived attached; a dropped connection becomes an interruption."""
+    def _interrupted(self, error: ProviderError, acc: StreamAccumulator, opened: _Opened, *,
+                     connection: bool = False) -> ProviderError:
+        """``error`` with what arrived attached; a dropped connection becomes an interruption
+        (a timeout stays a TimeoutError; errors the provider sent keep their type)."""
         partial = error.partial or acc.response(request_id=opened.request_id(self.protocol))
-        if type(error) is ProviderUnavailableError and error.status is None:
+        if connection and not isinstance(error, TimeoutError):
             return StreamInterruptedError(
                 f"{error.message}; the stream stopped after {acc.chunks} chunk(s) and what "
                 f"arrived is in .partial", provider=error.provider, partial=partial,
@@ -402,4 +409,4 @@ class _Opened:
 
 def _safe_url(url: httpx.URL) -> str:
     # Query strings can carry keys on some providers: keep them out of what we store.
-    return str(url.copy_with(query=None))
+    return str(url.copy_with(query=None)) if url.query else str(url)

@@ -246,7 +246,8 @@ class GeminiDialect(Dialect):
         body: dict[str, Any] = {"models": [
             {"name": f"models/{n}", "version": "001", "displayName": n,
              "inputTokenLimit": 1_048_576, "outputTokenLimit": 65_536,
-             "supportedGenerationMethods": ["generateContent", "countTokens"]}
+             "supportedGenerationMethods": (["embedContent"] if "embedding" in n
+                                            else ["generateContent", "countTokens"])}
             for n in chunk]}
         if (page + 1) * size < len(names):
             body["nextPageToken"] = f"page-{page + 1}"

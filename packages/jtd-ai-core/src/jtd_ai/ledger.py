@@ -1,0 +1,307 @@
+"""The usage ledger: one row per chat call, and totals by provider, model or day.
+
+Rows are made by :class:`LedgerPlugin`, a pluggy plugin on ``after_response`` (sends,
+finished streams, batch items) and ``on_error`` (failed calls; an interrupted stream's row
+carries what its ``partial`` reply had), and written by a background
+:class:`~jtd_ai.ledger_writer.LedgerWriter` (or at once, if so configured). The driver is
+unchanged by it. A row that cannot be written is reported (logged at WARNING, counted in
+``Storage.failures``) and the call goes on.
+
+Costs are stored twice: exactly as text (``cost``) and as integer picodollars
+(``cost_pico``), which is what the totals sum, so sums are exact Decimals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from attrs import field, frozen
+
+from jtd_ai.hookspecs import hookimpl
+from jtd_ai.migrations import PICO, to_pico
+
+if TYPE_CHECKING:
+    from jtd_ai.calls import CallInfo
+    from jtd_ai.errors import AIError
+    from jtd_ai.ledger_writer import LedgerWriter
+    from jtd_ai.pricing import Pricing
+    from jtd_ai.responses import Response
+    from jtd_ai.store import Store
+
+__all__ = ["GROUPS", "Ledger", "LedgerPlugin", "UsageRecord", "UsageTotal"]
+
+#: What totals can be grouped by (any combination, in the order given).
+GROUPS = ("provider", "model", "day", "driver", "status", "operation", "batch_id")
+
+_FIELDS = ("ts", "day", "provider", "driver", "model", "operation", "request_id",
+           "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+           "reasoning_tokens", "cost", "cost_pico", "latency", "status", "streamed",
+           "batch_id", "attempts", "price_source", "price_as_of")
+_INSERT = (f"INSERT INTO usage ({', '.join(_FIELDS)}) "  # noqa: S608
+           f"VALUES ({', '.join('?' * len(_FIELDS))})")
+_LEDGER_OPERATIONS = frozenset({"chat", "stream"})
+
+
+@frozen(kw_only=True)
+class UsageRecord:
+    """One call as the ledger keeps it. Token counts are None when the provider gave none."""
+
+    provider: str
+    model: str | None
+    status: str = "ok"
+    ts: dt.datetime = field(factory=lambda: dt.datetime.now(dt.UTC))
+    driver: str | None = None
+    operation: str = "chat"
+    request_id: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost: Decimal | None = None
+    latency: float | None = None
+    streamed: bool = False
+    batch_id: str | None = None
+    attempts: int | None = None
+    price_source: str | None = None
+    price_as_of: dt.date | None = None
+
+    @classmethod
+    def of_call(cls, call: CallInfo, response: Response | None, *, status: str = "ok",
+                latency: float | None = None, pricing: Pricing | None = None) -> UsageRecord:
+        """The record of ``call``, from its reply (or the partial reply of a failure)."""
+        usage = response.usage if response is not None else None
+        cost = response.cost if response is not None else None
+        pricing = (response.pricing if response is not None and response.pricing is not None
+                   else pricing)
+        if cost is None and usage is not None and pricing is not None:
+            cost = pricing.cost(usage)
+        if cost is None:
+            pricing = None
+        return cls(
+            provider=call.provider, driver=call.driver,
+            model=response.model if response is not None else call.model,
+            status=status, operation=call.operation,
+            request_id=response.request_id if response is not None else None,
+            input_tokens=usage.input_tokens if usage else None,
+            output_tokens=usage.output_tokens if usage else None,
+            cached_input_tokens=usage.cached_input_tokens if usage else None,
+            cache_write_tokens=usage.cache_write_tokens if usage else None,
+            reasoning_tokens=usage.reasoning_tokens if usage else None,
+            cost=cost, latency=(response.latency if response is not None
+                                and response.latency is not None else latency),
+            streamed=call.operation == "stream", batch_id=call.batch_id,
+            attempts=call.attempts,
+            price_source=pricing.source if pricing is not None else None,
+            price_as_of=pricing.as_of if pricing is not None else None,
+        )
+
+    def row(self) -> tuple[Any, ...]:
+        ts = self.ts.astimezone(dt.UTC)
+        values = {
+            "ts": ts.isoformat(timespec="microseconds"), "day": ts.date().isoformat(),
+            "cost": str(self.cost) if self.cost is not None else None,
+            "cost_pico": to_pico(self.cost), "streamed": int(self.streamed),
+            "price_as_of": self.price_as_of.isoformat() if self.price_as_of else None,
+        }
+        return tuple(values[f] if f in values else getattr(self, f) for f in _FIELDS)
+
+
+@frozen
+class UsageTotal:
+    """Sums over a group of ledger rows; ``group`` maps each grouping column to its value."""
+
+    group: dict[str, str | None]
+    calls: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost: Decimal
+    #: Successful calls whose cost is unknown (no price), so not in ``cost``.
+    unpriced: int
+
+
+def _day_bound(value: dt.date | dt.datetime) -> str:
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    return dt.datetime.combine(value, dt.time(), dt.UTC).isoformat(timespec="microseconds")
+
+
+class Ledger:
+    """Write usage rows and read totals back (times and days are UTC)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def record(self, *records: UsageRecord) -> None:
+        """Append rows, in one transaction."""
+        with self.store.write() as conn:
+            conn.executemany(_INSERT, [r.row() for r in records])
+
+    def _where(self, since: dt.date | dt.datetime | None, until: dt.date | dt.datetime | None,
+               filters: dict[str, str | None]) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        params: list[object] = []
+        if since is not None:
+            clauses.append("ts >= ?")
+            params.append(_day_bound(since))
+        if until is not None:
+            clauses.append("ts < ?")
+            params.append(_day_bound(until))
+        for column, value in filters.items():
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def totals(self, by: str | Sequence[str] = (), *,
+               since: dt.date | dt.datetime | None = None,
+               until: dt.date | dt.datetime | None = None,
+               provider: str | None = None, model: str | None = None) -> list[UsageTotal]:
+        """Totals grouped ``by`` any of :data:`GROUPS` (``"provider"``, ``("provider",
+        "model")``, ``"day"``, ...), from ``since`` (inclusive) to ``until`` (exclusive);
+        a date means its midnight UTC. No grouping gives one total over every row."""
+        from jtd_ai.errors import ValidationError
+
+        groups = (by,) if isinstance(by, str) else tuple(by)
+        unknown = [g for g in groups if g not in GROUPS]
+        if unknown:
+            raise ValidationError(f"cannot group usage by {unknown[0]!r}; use any of "
+                                  f"{', '.join(GROUPS)}", field="by")
+        where, params = self._where(since, until, {"provider": provider, "model": model})
+        keys = ", ".join(groups)
+        sql = (
+            f"SELECT {keys + ', ' if keys else ''}COUNT(*), "  # noqa: S608
+            "SUM(status != 'ok'), SUM(COALESCE(input_tokens, 0)), "
+            "SUM(COALESCE(output_tokens, 0)), SUM(COALESCE(cached_input_tokens, 0)), "
+            "SUM(COALESCE(cache_write_tokens, 0)), SUM(COALESCE(reasoning_tokens, 0)), "
+            "SUM(COALESCE(cost_pico, 0)), SUM(status = 'ok' AND cost_pico IS NULL) "
+            f"FROM usage{where}"
+            + (f" GROUP BY {keys} ORDER BY {keys}" if keys else "")
+        )
+        result = []
+        for row in self.store.query(sql, params):
+            n = len(groups)
+            calls = int(row[n] or 0)
+            if not groups and calls == 0:
+                continue
+            ints = [int(v or 0) for v in row[n:]]
+            result.append(UsageTotal(
+                {g: (None if v is None else str(v)) for g, v in zip(groups, row, strict=False)},
+                calls, ints[1], ints[2], ints[3], ints[4], ints[5], ints[6],
+                Decimal(ints[7]) / PICO, ints[8],
+            ))
+        return result
+
+    def total(self, *, since: dt.date | dt.datetime | None = None,
+              until: dt.date | dt.datetime | None = None, provider: str | None = None,
+              model: str | None = None) -> UsageTotal:
+        """One total over the rows that match (zeros when none do)."""
+        found = self.totals(since=since, until=until, provider=provider, model=model)
+        return found[0] if found else UsageTotal({}, 0, 0, 0, 0, 0, 0, 0, Decimal(0), 0)
+
+    def spent_pico(self, *, since: str | None, provider: str | None,
+                   after_id: int = 0) -> tuple[int, int]:
+        """(picodollars spent in rows after ``after_id``, the last row id seen): the
+        incremental read budgets use."""
+        where, params = self._where(None, None, {"provider": provider})
+        clauses = [where[len(" WHERE "):]] if where else []
+        clauses.append("id > ?")
+        params.append(after_id)
+        if since is not None:
+            clauses.append("ts >= ?")
+            params.append(since)
+        row = self.store.query(
+            "SELECT COALESCE(SUM(cost_pico), 0), COALESCE(MAX(id), ?) FROM usage "  # noqa: S608
+            f"WHERE {' AND '.join(clauses)}", [after_id, *params])[0]
+        return int(row[0]), int(row[1])
+
+    def records(self, *, limit: int = 100, provider: str | None = None,
+                model: str | None = None) -> list[UsageRecord]:
+        """The latest rows, newest first."""
+        where, params = self._where(None, None, {"provider": provider, "model": model})
+        fields = [f for f in _FIELDS if f not in ("day", "cost_pico")]
+        rows = self.store.query(
+            f"SELECT {', '.join(fields)} FROM usage{where} "  # noqa: S608
+            "ORDER BY id DESC LIMIT ?", [*params, int(limit)])
+        out = []
+        for row in rows:
+            data: dict[str, Any] = dict(zip(fields, row, strict=True))
+            data["ts"] = dt.datetime.fromisoformat(str(data["ts"]))
+            data["cost"] = Decimal(str(data["cost"])) if data["cost"] is not None else None
+            data["streamed"] = bool(data["streamed"])
+            data["price_as_of"] = (dt.date.fromisoformat(str(data["price_as_of"]))
+                                   if data["price_as_of"] else None)
+            out.append(UsageRecord(**data))
+        return out
+
+
+class LedgerPlugin:
+    """Hook implementations that write one ledger row per chat call; never raises."""
+
+    def __init__(self, ledger: Callable[[], Ledger | None], *,
+                 pricing: Callable[[str, str], Pricing | None] | None = None,
+                 on_error: Callable[[BaseException], None] | None = None,
+                 active: Callable[[], bool] | None = None,
+                 writer: LedgerWriter | None = None) -> None:
+        self._ledger = ledger
+        self._writer = writer
+        self._pricing = pricing
+        self._on_error = on_error
+        self._active = active
+        # When each call began, by id(call), so a failed call's row has its latency too.
+        self._started: dict[int, float] = {}
+
+    def _write(self, record: Callable[[], UsageRecord]) -> None:
+        try:
+            if self._active is not None and not self._active():
+                return
+            if self._writer is not None:
+                self._writer.put(record())
+                return
+            ledger = self._ledger()
+            if ledger is not None:
+                ledger.record(record())
+        except Exception as exc:
+            if self._on_error is not None:
+                self._on_error(exc)
+
+    @hookimpl
+    def before_request(self, call: CallInfo) -> None:
+        if call.operation in _LEDGER_OPERATIONS:
+            key = id(call)
+            self._started[key] = time.perf_counter()
+            weakref.finalize(call, self._started.pop, key, None)
+
+    @hookimpl
+    def after_response(self, call: CallInfo, response: Response) -> None:
+        if call.operation in _LEDGER_OPERATIONS:
+            self._started.pop(id(call), None)
+            self._write(lambda: UsageRecord.of_call(call, response))
+
+    @hookimpl
+    def on_error(self, call: CallInfo, error: AIError) -> None:
+        if call.operation not in _LEDGER_OPERATIONS:
+            return
+
+        def record() -> UsageRecord:
+            partial = error.partial
+            pricing = None
+            if (partial is not None and partial.usage is not None and partial.cost is None
+                    and self._pricing is not None):
+                pricing = self._pricing(call.provider, partial.model)
+            began = self._started.pop(id(call), None)
+            latency = time.perf_counter() - began if began is not None else None
+            return UsageRecord.of_call(call, partial, status=type(error).__name__,
+                                       latency=latency, pricing=pricing)
+
+        self._write(record)

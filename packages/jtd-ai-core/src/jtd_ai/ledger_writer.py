@@ -1,0 +1,98 @@
+"""Ledger rows written off the call path: queued, then committed in batches by one thread.
+
+A call only appends its row to a queue (microseconds); a daemon thread writes whatever has
+queued in one transaction. Reads of the ledger (totals, budgets) flush first, so they see
+every row this process queued; ``close()`` and interpreter exit flush too. A process killed
+outright (SIGKILL, power loss) can lose the rows of its last few milliseconds: set
+``[store] background_writes = false`` to write each row before the call returns.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jtd_ai.ledger import Ledger, UsageRecord
+
+__all__ = ["LedgerWriter"]
+
+_WRITERS: weakref.WeakSet[LedgerWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    for writer in list(_WRITERS):
+        writer.close(timeout=10.0)
+
+
+class LedgerWriter:
+    """One background thread writing queued rows; safe to use from any thread."""
+
+    def __init__(self, ledger: Callable[[], Ledger | None],
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        self._ledger = ledger
+        self._on_error = on_error
+        self._cond = threading.Condition()
+        self._queue: list[UsageRecord] = []
+        self._pending = 0  # queued or being written
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._closed = False
+        _WRITERS.add(self)
+
+    def put(self, record: UsageRecord) -> None:
+        """Queue a row; the writer thread commits it shortly."""
+        with self._cond:
+            if self._pid != os.getpid():  # a forked child: the parent's thread is not here
+                self._pid, self._thread, self._queue, self._pending = os.getpid(), None, [], 0
+            self._queue.append(record)
+            self._pending += 1
+            if self._thread is None or self._closed:
+                self._closed = False
+                self._thread = threading.Thread(target=self._run, name="jtd-ai-ledger",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+            try:
+                ledger = self._ledger()
+                if ledger is not None:
+                    ledger.record(*batch)
+            except Exception as exc:
+                if self._on_error is not None:
+                    self._on_error(exc)
+            finally:
+                with self._cond:
+                    self._pending -= len(batch)
+                    self._cond.notify_all()
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait until every queued row is written (or failed and reported); False on
+        timeout."""
+        with self._cond:
+            if self._pid != os.getpid():
+                return True
+            return self._cond.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Flush, then stop the thread (a later ``put`` starts a new one)."""
+        self.flush(timeout)
+        with self._cond:
+            self._closed = True
+            thread, self._thread = self._thread, None
+            self._cond.notify_all()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)

@@ -1,0 +1,141 @@
+"""Opt-in budgets: checked before a call, a typed error saying the limit and the spend."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+import pytest
+
+from jtd_ai import AIError, BudgetExceededError, ConfigurationError
+from jtd_ai.budget import BudgetLimits, BudgetPlugin, period_start
+from jtd_ai.calls import CallInfo
+from jtd_ai.ledger import Ledger, UsageRecord
+from jtd_ai.store import Store
+
+# 1,000 in + 1,000 out on echo-1 at $1 / $1 per million: each 1-word call "a" costs
+# 1 x 1 + 2 x 1 = 3 per million ("echo: a" is 2 words).
+PRICES = {"echo-1": {"input": "1", "output": "1"}}
+CALL = Decimal("0.000003")
+
+
+def test_a_provider_limit_stops_calls_once_reached(stored) -> None:
+    ai = stored(prices=PRICES, budget={"providers": {"echo": "0.000006"}})
+    driver = ai.driver()
+    driver.send_message("a")
+    driver.send_message("a")  # spent 0.000006 after this one: the next is refused
+    with pytest.raises(BudgetExceededError) as caught:
+        driver.send_message("a")
+    error = caught.value
+    assert isinstance(error, AIError)
+    assert (error.scope, error.limit, error.spent, error.period) == (
+        "echo", Decimal("0.000006"), 2 * CALL, "month")
+    assert "$0.000006" in str(error) and "limit" in str(error)
+    assert "provider 'echo'" in str(error) and "this month" in str(error)
+    assert ai.usage.total().calls == 2  # the refused call was never sent nor recorded
+
+
+def test_streams_and_batch_items_are_checked_too(stored) -> None:
+    ai = stored(prices=PRICES, budget={"limit": "0.000003", "period": "day"})
+    list(ai.driver().stream("a"))
+    with pytest.raises(BudgetExceededError, match="all providers together"):
+        list(ai.driver().stream("a"))
+    results = ai.driver().send_batch(["a", "a"])
+    assert all(isinstance(r, BudgetExceededError) for r in results)
+
+
+def test_a_global_limit_counts_every_provider(stored) -> None:
+    ai = stored(budget={"limit": "0.000005"},
+                providers={"echo": {"prices": PRICES}, "two": {"driver": "echo",
+                                                               "prices": PRICES}})
+    ai.driver("echo").send_message("a")
+    ai.driver("two").send_message("a")
+    with pytest.raises(BudgetExceededError) as caught:
+        ai.driver("echo").send_message("a")
+    assert caught.value.scope == "global" and caught.value.spent == 2 * CALL
+
+
+def test_spend_from_other_processes_counts(stored, tmp_path) -> None:
+    ai = stored(prices=PRICES, budget={"providers": {"echo": "1.00"}})
+    ai.driver().send_message("a")
+    # Another process writes a big row into the same ledger.
+    Ledger(Store(tmp_path / "jtd-ai.db")).record(
+        UsageRecord(provider="echo", model="echo-1", cost=Decimal("0.999999")))
+    with pytest.raises(BudgetExceededError) as caught:
+        ai.driver().send_message("a")
+    assert caught.value.spent == Decimal("0.999999") + CALL
+
+
+def test_a_new_period_starts_from_zero(tmp_path) -> None:
+    ledger = Ledger(Store(tmp_path / "db"))
+    ledger.record(UsageRecord(provider="p", model="m", cost=Decimal(5),
+                              ts=dt.datetime(2026, 11, 30, 23, 0, tzinfo=dt.UTC)))
+    now = [dt.datetime(2026, 11, 30, 23, 30, tzinfo=dt.UTC)]
+    plugin = BudgetPlugin(BudgetLimits(limit=Decimal(5), period="month"), lambda: ledger,
+                          clock=lambda: now[0])
+    call = CallInfo(provider="p", driver="echo", operation="chat")
+    with pytest.raises(BudgetExceededError):
+        plugin.before_request(call)
+    now[0] = dt.datetime(2026, 12, 1, 0, 0, 1, tzinfo=dt.UTC)
+    plugin.before_request(call)  # December: nothing spent yet
+    assert plugin.spent() == 0
+    ledger.record(UsageRecord(provider="p", model="m", cost=Decimal(2),
+                              ts=dt.datetime(2026, 12, 1, 0, 0, 2, tzinfo=dt.UTC)))
+    assert plugin.spent() == Decimal(2) and plugin.spent("p") == Decimal(2)
+    assert plugin.spent("other") == 0
+
+
+def test_period_starts() -> None:
+    moment = dt.datetime(2026, 11, 24, 15, 30, tzinfo=dt.UTC)
+    assert period_start("day", moment) == "2026-11-24T00:00:00.000000+00:00"
+    assert period_start("month", moment) == "2026-11-01T00:00:00.000000+00:00"
+    assert period_start("all", moment) is None
+
+
+def test_only_chat_calls_are_checked(tmp_path) -> None:
+    ledger = Ledger(Store(tmp_path / "db"))
+    ledger.record(UsageRecord(provider="p", model="m", cost=Decimal(1)))
+    plugin = BudgetPlugin(BudgetLimits(limit=Decimal(0)), lambda: ledger)
+    plugin.before_request(CallInfo(provider="p", driver="d", operation="models"))
+    with pytest.raises(BudgetExceededError):
+        plugin.before_request(CallInfo(provider="p", driver="d", operation="chat"))
+
+
+def test_an_unreadable_ledger_lets_calls_through_and_says_so(stored, tmp_path,
+                                                            caplog) -> None:
+    bad = tmp_path / "jtd-ai.db"
+    bad.write_bytes(b"junk" * 500)
+    ai = stored(prices=PRICES, budget={"limit": "0"})
+    with caplog.at_level(logging.WARNING, logger="jtd_ai"):
+        assert ai.driver().send_message("a").content == "echo: a"
+    assert ai.storage.error is not None
+    assert any(str(bad) in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"limit": "ten"}, "budget.limit must be an amount"),
+    ({"limit": -1}, "0 or more"),
+    ({"limit": True}, "budget.limit must be an amount"),
+    ({"period": "week", "limit": 1}, "budget.period must be one of day, month, all"),
+    ({"providers": {"openai": "x"}}, "budget.providers.openai"),
+    ({"providers": "openai"}, "table of provider = amount"),
+    ({"limt": 1}, "unknown key 'limt'"),
+])
+def test_bad_budget_settings_are_named(table, message) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        BudgetLimits.from_config(table)
+
+
+def test_no_limits_means_no_budget() -> None:
+    assert BudgetLimits.from_config({}) is None
+    assert BudgetLimits.from_config({"period": "day"}) is None
+    limits = BudgetLimits.from_config({"limit": 10, "providers": {"x": "2.5"}})
+    assert limits is not None
+    assert (limits.limit, limits.providers["x"]) == (Decimal(10), Decimal("2.5"))
+
+
+def test_a_budget_needs_the_ledger(stored) -> None:
+    ai = stored(store={"ledger": False}, budget={"limit": 1})
+    with pytest.raises(ConfigurationError, match="budgets are measured on the usage ledger"):
+        ai.driver()
