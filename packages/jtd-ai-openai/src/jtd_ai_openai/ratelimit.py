@@ -1,0 +1,62 @@
+"""OpenAI's ``x-ratelimit-*`` headers as a RateLimitInfo.
+
+Limits and remaining counts are integers; resets are Go-style durations (``12ms``, ``1s``,
+``6m0s``, ``1h2m3.5s``), turned into seconds. A header that cannot be read is left None.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from jtd_ai.responses import RateLimitInfo
+
+__all__ = ["parse_duration", "rate_limit_info"]
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PREFIX = "x-ratelimit-"
+
+
+def parse_duration(value: str) -> float | None:
+    """Seconds in a Go-style duration (or a bare number of seconds); None if unreadable."""
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    position, total = 0, 0.0
+    for match in _PART.finditer(text):
+        if match.start() != position:
+            return None
+        total += float(match.group(1)) * _SECONDS[match.group(2)]
+        position = match.end()
+    return total if position == len(text) and position else None
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+def _seconds(value: str | None) -> float | None:
+    return None if value is None else parse_duration(value)
+
+
+def rate_limit_info(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    """The rate-limit state in (lower-cased) ``headers``; None when none is sent."""
+    if not any(name.startswith(_PREFIX) for name in headers):
+        return None
+    get = headers.get
+    return RateLimitInfo(
+        limit_requests=_int(get("x-ratelimit-limit-requests")),
+        remaining_requests=_int(get("x-ratelimit-remaining-requests")),
+        reset_requests=_seconds(get("x-ratelimit-reset-requests")),
+        limit_tokens=_int(get("x-ratelimit-limit-tokens")),
+        remaining_tokens=_int(get("x-ratelimit-remaining-tokens")),
+        reset_tokens=_seconds(get("x-ratelimit-reset-tokens")),
+    )
