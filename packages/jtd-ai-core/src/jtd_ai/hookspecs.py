@@ -25,6 +25,12 @@ def register_drivers(register: Callable[..., Any]) -> None:
 
 
 @hookspec
+def register_commands(cli: Any) -> None:
+    """Add subcommands to the ``jtd-ai`` click group ``cli`` (entry-point group
+    ``jtd_ai.commands``; keep that module light: ``jtd-ai --help`` imports it)."""
+
+
+@hookspec
 def before_request(call: CallInfo) -> None:
     """Called before each call is sent (once per call, not per retry attempt)."""
 

@@ -1,0 +1,45 @@
+"""Exit codes of ``jtd-ai``, and the error that carries one out of a command."""
+
+from __future__ import annotations
+
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from jtd_ai.errors import AIError
+
+__all__ = ["INTERRUPTED", "ITEMS_FAILED", "OK", "PROVIDER", "USAGE", "CliError", "code_for"]
+
+#: Everything worked.
+OK = 0
+#: The command ran, but some of its items failed (batch lines, providers checked or synced).
+ITEMS_FAILED = 1
+#: Bad usage or configuration: wrong arguments, bad input file, no provider, bad option.
+USAGE = 2
+#: The provider failed: unreachable, rejected the key, unknown model, timed out, ...
+PROVIDER = 3
+#: Interrupted with Ctrl-C (128 + SIGINT), after keeping everything already finished.
+INTERRUPTED = 130
+
+
+def code_for(error: AIError) -> int:
+    """The exit code for an error that stopped a command."""
+    from jtd_ai.errors import BatchCancelledError, ProviderError
+
+    if isinstance(error, ProviderError):
+        return PROVIDER
+    if isinstance(error, BatchCancelledError):
+        return INTERRUPTED
+    return USAGE
+
+
+class CliError(click.ClickException):
+    """A message for stderr (``error: ...``) and the exit code to leave with."""
+
+    def __init__(self, message: str, exit_code: int = USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # per error, not per class
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)

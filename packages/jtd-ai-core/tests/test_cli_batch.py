@@ -1,0 +1,148 @@
+"""``jtd-ai batch``: ids carried through, failing items as error lines, resume, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_helpers import Cli, jtd_fixture, keyed_server_fixture, lines, needs  # noqa: F401
+
+from jtd_ai.testing.server import Fault
+
+pytestmark = needs("openai")
+
+
+def write_input(path: Path, count: int, *, missing: set[int] = frozenset()) -> list[str]:
+    """``count`` items with ids q0..; the indexes in ``missing`` ask for an unknown model."""
+    rows = []
+    for i in range(count):
+        row = {"id": f"q{i}", "prompt": f"prompt number {i}"}
+        if i in missing:
+            row["model"] = "missing-model"
+        rows.append(json.dumps(row))
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return [f"q{i}" for i in range(count)]
+
+
+def test_every_id_once_with_failing_items_as_error_lines(jtd: Cli, tmp_path: Path) -> None:
+    ids = write_input(tmp_path / "in.jsonl", 12, missing={3, 7})
+    result = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"),
+                 "--concurrency", "4", "--json")
+    assert result.exit_code == 1  # some items failed
+    out = lines(tmp_path / "out.jsonl")
+    assert sorted(row["id"] for row in out) == sorted(ids)
+    by_id = {row["id"]: row for row in out}
+    for i, ident in enumerate(ids):
+        if i in (3, 7):
+            assert by_id[ident]["ok"] is False
+            assert by_id[ident]["error"]["type"] == "ModelNotFoundError"
+            assert by_id[ident]["error"]["status"] == 404
+        else:
+            assert by_id[ident]["ok"] is True
+            assert by_id[ident]["content"] == f"echo: prompt number {i}"
+    summary = json.loads(result.stdout)
+    assert (summary["ok"], summary["failed"], summary["skipped"]) == (10, 2, 0)
+    ok_rows = [r for r in out if r["ok"]]
+    assert summary["input_tokens"] == sum(r["usage"]["input_tokens"] for r in ok_rows)
+    assert len(jtd.chat_bodies()) == 12
+
+
+def test_item_settings_and_defaults_reach_the_requests(jtd: Cli, tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text(
+        '"just a prompt"\n'
+        '\n'
+        '{"id": 7, "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", '
+        '"content": "hello"}, {"role": "user", "content": "again"}], "system": "Be brief", '
+        '"model": "gpt-4o", "options": {"max_tokens": 5, "temperature": 0.5}}\n',
+        encoding="utf-8")
+    result = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"),
+                 "--option", "temperature", "0.1", "-m", "gpt-5-mini", "-q")
+    assert result.exit_code == 0, result.stderr
+    out = {row["id"]: row for row in lines(tmp_path / "out.jsonl")}
+    assert set(out) == {1, 7}  # a line without an id gets its line number
+    bodies = {b["model"]: b for b in jtd.chat_bodies()}
+    assert bodies["gpt-5-mini"]["temperature"] == 0.1
+    assert bodies["gpt-4o"]["temperature"] == 0.5  # the item's own options win
+    assert [m["role"] for m in bodies["gpt-4o"]["messages"]] == [
+        "system", "user", "assistant", "user"]
+    assert out[7]["model"] == "gpt-4o"
+
+
+def test_resume_skips_done_ids_and_cuts_an_unfinished_line(jtd: Cli, tmp_path: Path) -> None:
+    ids = write_input(tmp_path / "in.jsonl", 10)
+    done = [{"id": ident, "ok": True, "content": "from before"} for ident in ids[:4]]
+    (tmp_path / "out.jsonl").write_text(
+        "".join(json.dumps(d) + "\n" for d in done) + '{"id": "q4", "ok": tr',
+        encoding="utf-8")
+    result = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"))
+    assert result.exit_code == 0, result.stderr
+    out = lines(tmp_path / "out.jsonl")  # every line parses: the half line is gone
+    assert sorted(row["id"] for row in out) == sorted(ids)
+    assert [row["content"] for row in out[:4]] == ["from before"] * 4
+    sent = {b["messages"][-1]["content"] if isinstance(b["messages"][-1]["content"], str)
+            else b["messages"][-1]["content"][0]["text"] for b in jtd.chat_bodies()}
+    assert sent == {f"prompt number {i}" for i in range(4, 10)}
+    assert "skipping 4 of 10" in result.stderr
+    assert "unfinished last line" in result.stderr
+
+
+def test_retry_failed_sends_failed_ids_again(jtd: Cli, tmp_path: Path) -> None:
+    ids = write_input(tmp_path / "in.jsonl", 6)
+    jtd.server.inject(Fault(status=400), times=2)
+    first = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"),
+                "-c", "1", "-q")
+    assert first.exit_code == 1
+    failed = [row["id"] for row in lines(tmp_path / "out.jsonl") if not row["ok"]]
+    assert len(failed) == 2
+    again = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"), "-q")
+    assert again.exit_code == 0  # nothing left to send: failed ids count as done
+    assert len(jtd.chat_bodies()) == 6
+    retried = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"),
+                  "--retry-failed", "-q")
+    assert retried.exit_code == 0
+    out = lines(tmp_path / "out.jsonl")
+    assert sorted(row["id"] for row in out if row["ok"]) == sorted(ids)
+    assert len(jtd.chat_bodies()) == 8
+
+
+def test_bad_input_sends_nothing_and_writes_nothing(jtd: Cli, tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text('{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n'
+                                       'not json\n{"id": 2}\n', encoding="utf-8")
+    result = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"))
+    assert result.exit_code == 2
+    assert "line 2" in result.stderr and "line 3" in result.stderr and "line 4" in result.stderr
+    bad_option = tmp_path / "opt.jsonl"
+    bad_option.write_text('{"id": 1, "prompt": "a", "options": {"temperature": 9}}\n')
+    assert jtd("batch", str(bad_option), "-o", str(tmp_path / "out.jsonl")).exit_code == 2
+    assert not (tmp_path / "out.jsonl").exists()
+    assert jtd.chat_bodies() == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to a child process")
+def test_ctrl_c_keeps_whole_lines_and_a_rerun_finishes(jtd: Cli, tmp_path: Path) -> None:
+    ids = write_input(tmp_path / "in.jsonl", 40)
+    out_path = tmp_path / "out.jsonl"
+    # "slow" delays every reply (0.2s), so the batch is still running when interrupted.
+    proc = jtd.process("batch", str(tmp_path / "in.jsonl"), "-o", str(out_path), "-p", "slow",
+                       "-c", "2")
+    deadline = time.monotonic() + 60
+    while (not out_path.exists() or len(out_path.read_text().splitlines()) < 3):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the batch never wrote three lines"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    kept = lines(out_path)  # raises if any line were half written
+    assert 3 <= len(kept) < 40
+    assert all(row["ok"] for row in kept)
+    assert "run the same command again" in stderr
+    rerun = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(out_path), "-c", "8", "-q")
+    assert rerun.exit_code == 0, rerun.stderr
+    final = lines(out_path)
+    assert sorted(row["id"] for row in final) == sorted(ids)  # each id exactly once
+    assert f"skipping {len(kept)} of 40" in rerun.stderr
