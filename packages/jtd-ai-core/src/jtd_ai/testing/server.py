@@ -347,7 +347,7 @@ class FakeProviderServer:
         if method == "POST" and path == "/v1/chat/completions":
             return self._chat(dialect, dialect.turn(json.loads(body), path, {}), seq_headers)
         if method == "GET" and path == "/v1/models":
-            return _Answer(200, dialect.models(MODELS["openai"] + MODELS["xai"]), seq_headers)
+            return _Answer(200, dialect.models(MODELS["openai"]), seq_headers)
         if method == "GET" and path == "/v1/language-models":
             return _Answer(200, {"models": [
                 {"id": m, "object": "model", "owned_by": "xai", "created": 1_750_000_000,
