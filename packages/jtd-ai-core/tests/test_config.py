@@ -156,3 +156,39 @@ def test_unknown_driver_lists_installed_and_suggests_install() -> None:
         manager.driver("x")
     assert "echo" in str(info.value)
     assert "openai-nope" in str(info.value)
+
+
+def test_several_key_variables_are_tried_in_order() -> None:
+    from jtd_ai.echo import EchoProtocol
+
+    manager = AIManager(config_file=False, env={"SECOND_KEY": "second-1234"})
+    manager.extend("multi", EchoProtocol, api_key_env=("FIRST_KEY", "SECOND_KEY"),
+                   default_base_url="http://m.invalid", requires_api_key=True)
+    config = manager.provider_config("multi")
+    assert config.api_key is not None and config.api_key.reveal() == "second-1234"
+    assert config.api_key_env == "SECOND_KEY"
+    both = AIManager(config_file=False, env={"FIRST_KEY": "first-1234", "SECOND_KEY": "x-1234"})
+    both.extend("multi", EchoProtocol, api_key_env=("FIRST_KEY", "SECOND_KEY"),
+                default_base_url="http://m.invalid")
+    assert both.provider_config("multi").api_key.reveal() == "first-1234"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("gpu-box", "http://gpu-box:11434"), ("gpu-box:11500", "http://gpu-box:11500"),
+     ("https://ollama.example/api", "https://ollama.example/api"),
+     ("10.0.0.9", "http://10.0.0.9:11434")],
+)
+def test_bare_host_gets_the_drivers_default_port(value: str, expected: str) -> None:
+    from jtd_ai.echo import EchoProtocol
+
+    manager = AIManager(config_file=False, env={"HOST_VAR": value})
+    manager.extend("local", EchoProtocol, base_url_env="HOST_VAR", default_port=11434,
+                   default_base_url="http://localhost:11434")
+    assert manager.provider_config("local").base_url == expected
+
+
+def test_a_keyless_compatible_server_can_waive_the_key(tmp_path: Path) -> None:
+    toml = "[providers.vllm]\ndriver = \"testplugin\"\napi_key_required = false\n"
+    manager = tplugin_manager(tmp_path, toml, {})
+    assert manager.driver("vllm").send_message("hi").content == "echo: hi"

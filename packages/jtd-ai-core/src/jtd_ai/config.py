@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -204,24 +204,32 @@ def resolve_provider(
     name: str,
     values: Mapping[str, Any],
     *,
-    api_key_env: str | None,
+    api_key_env: str | Sequence[str] | None,
     base_url_env: str | None,
     default_base_url: str | None,
     default_model: str | None,
     env: Mapping[str, str],
+    default_port: int | None = None,
 ) -> ProviderConfig:
-    """A ProviderConfig from its file/explicit ``values``, falling back to env and defaults."""
+    """A ProviderConfig from its file/explicit ``values``, falling back to env and defaults.
+
+    ``api_key_env`` may name several variables, tried in order (``GEMINI_API_KEY`` then
+    ``GOOGLE_API_KEY``); ``default_port`` completes a base-URL variable given as a bare host
+    (``OLLAMA_HOST=gpu-box`` means port 11434, as Ollama's own client reads it)."""
     from jtd_ai.convert import structure_config
 
     data = {k: v for k, v in values.items() if k in _KNOWN_KEYS}
     options = {k: v for k, v in values.items() if k not in _KNOWN_KEYS}
     data.setdefault("driver", name)
-    key_env = data.get("api_key_env") or api_key_env
+    candidates = ([data["api_key_env"]] if data.get("api_key_env") else
+                  [api_key_env] if isinstance(api_key_env, str) else list(api_key_env or ()))
+    key_env = next((v for v in candidates if env.get(v)), candidates[0] if candidates else None)
     if data.get("api_key") is None and key_env and env.get(key_env):
         data["api_key"] = env[key_env]
     if data.get("base_url") is None:
         from_env = env.get(base_url_env) if base_url_env else None
-        data["base_url"] = _normalise_url(from_env) if from_env else default_base_url
+        data["base_url"] = (_normalise_url(from_env, default_port) if from_env
+                            else default_base_url)
     if data.get("default_model") is None and default_model:
         data["default_model"] = default_model
     data["api_key_env"] = key_env
@@ -230,6 +238,11 @@ def resolve_provider(
     return structure_config(data, ProviderConfig, what=f"providers.{name}")
 
 
-def _normalise_url(value: str) -> str:
-    # OLLAMA_HOST is often given as host:port without a scheme.
-    return value if value.startswith(("http://", "https://")) else f"http://{value}"
+def _normalise_url(value: str, default_port: int | None = None) -> str:
+    """A URL from a variable that may hold ``host``, ``host:port`` or a full URL."""
+    if value.startswith(("http://", "https://")):
+        return value
+    host, _, path = value.partition("/")
+    if default_port is not None and not host.startswith("[") and ":" not in host:
+        host = f"{host}:{default_port}"
+    return f"http://{host}" + (f"/{path}" if path else "")

@@ -181,10 +181,13 @@ class AIManager:
         spec = self.registry.spec(driver_name)
         config = resolve_provider(
             name, values, api_key_env=spec.api_key_env, base_url_env=spec.base_url_env,
+            default_port=spec.default_port,
             default_base_url=spec.default_base_url, default_model=spec.default_model,
             env=self.env,
         )
-        if spec.requires_api_key and not config.api_key:
+        # ``api_key_required = false`` serves keyless OpenAI-compatible servers (vLLM, ...).
+        required = config.option("api_key_required", spec.requires_api_key)
+        if required and not config.api_key:
             where = config.api_key_env or f"{name.upper()}_API_KEY"
             raise ConfigurationError(
                 f"provider {name!r} needs an API key: set {where} in the environment, or "

@@ -37,12 +37,15 @@ class DriverSpec(NamedTuple):
 
     name: str
     factory: DriverFactory
-    api_key_env: str | None = None
+    #: The variable holding the key, or several tried in order.
+    api_key_env: str | tuple[str, ...] | None = None
     base_url_env: str | None = None
     default_base_url: str | None = None
     default_model: str | None = None
     requires_api_key: bool = True
     description: str = ""
+    #: Port added to a bare host read from ``base_url_env``.
+    default_port: int | None = None
 
 
 class DriverListing(NamedTuple):

@@ -43,7 +43,8 @@ def _factory(config: ProviderConfig) -> GeminiProtocol:
 def register_drivers(register: Any) -> None:
     """Register the ``gemini`` driver."""
     register(
-        "gemini", _factory, api_key_env="GEMINI_API_KEY", default_base_url=DEFAULT_BASE_URL,
+        "gemini", _factory, api_key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        default_base_url=DEFAULT_BASE_URL,
         default_model=DEFAULT_MODEL, requires_api_key=True,
         description="Google Gemini API (generateContent, native protocol)",
     )

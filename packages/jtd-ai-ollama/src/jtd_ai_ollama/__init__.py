@@ -62,7 +62,7 @@ def register_drivers(register: Any) -> None:
     """Register the ``ollama`` driver: no key needed; ``OLLAMA_HOST`` names the server."""
     register(
         "ollama", _factory, api_key_env="OLLAMA_API_KEY", base_url_env="OLLAMA_HOST",
-        default_base_url=DEFAULT_BASE_URL, requires_api_key=False,
+        default_base_url=DEFAULT_BASE_URL, requires_api_key=False, default_port=11434,
         description="Ollama native API (/api/chat), local or ollama.com",
     )
 
