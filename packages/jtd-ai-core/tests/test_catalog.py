@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from core_helpers import Scripted
 
 from jtd_ai import (
     AIManager,
@@ -21,6 +20,7 @@ from jtd_ai import (
 )
 from jtd_ai.catalog import Catalog
 from jtd_ai.store import Store
+from jtd_ai.testing import ScriptedTransport
 
 
 def listing(*models: tuple[str, int]) -> httpx.Response:
@@ -29,8 +29,8 @@ def listing(*models: tuple[str, int]) -> httpx.Response:
 
 
 def test_sync_reports_added_updated_deactivated_and_keeps_history(stored) -> None:
-    transport = Scripted(listing(("a", 1000), ("b", 2000)),
-                         listing(("b", 4000), ("c", 1000)))
+    transport = ScriptedTransport(listing(("a", 1000), ("b", 2000)),
+                                  listing(("b", 4000), ("c", 1000)))
     ai = stored(transport)
     first = ai.sync_models(["echo"])
     assert first["echo"].added == ("a", "b")
@@ -52,8 +52,8 @@ def test_sync_reports_added_updated_deactivated_and_keeps_history(stored) -> Non
 
 
 def test_unchanged_models_are_counted_and_a_returning_model_is_reactivated(stored) -> None:
-    transport = Scripted(listing(("a", 1), ("b", 1)), listing(("b", 1)),
-                         listing(("a", 1), ("b", 1)))
+    transport = ScriptedTransport(listing(("a", 1), ("b", 1)), listing(("b", 1)),
+                                  listing(("a", 1), ("b", 1)))
     ai = stored(transport)
     ai.sync_models(["echo"])
     assert ai.sync_models(["echo"])["echo"].deactivated == ("a",)
@@ -63,7 +63,7 @@ def test_unchanged_models_are_counted_and_a_returning_model_is_reactivated(store
 
 
 def test_dry_run_reports_what_would_change_and_writes_nothing(stored) -> None:
-    transport = Scripted(listing(("a", 1), ("b", 1)), listing(("b", 9), ("c", 1)))
+    transport = ScriptedTransport(listing(("a", 1), ("b", 1)), listing(("b", 9), ("c", 1)))
     ai = stored(transport)
     ai.sync_models(["echo"])
     report = ai.sync_models(["echo"], dry_run=True)
@@ -77,7 +77,7 @@ def test_dry_run_reports_what_would_change_and_writes_nothing(stored) -> None:
 
 
 def test_one_provider_failing_does_not_stop_the_others(stored) -> None:
-    broken = Scripted(httpx.Response(500, json={"error": "down"}))
+    broken = ScriptedTransport(httpx.Response(500, json={"error": "down"}))
     ai = stored(
         providers={"echo": {}, "broken": {"driver": "echo", "retry_attempts": 1},
                    "missing": {"driver": "no-such-driver"}, "late": {"driver": "echo"}},
@@ -95,7 +95,7 @@ def test_one_provider_failing_does_not_stop_the_others(stored) -> None:
 
 
 async def test_async_sync_isolates_failures_too(stored) -> None:
-    broken = Scripted(httpx.Response(500, json={"error": "down"}))
+    broken = ScriptedTransport(httpx.Response(500, json={"error": "down"}))
     ai = stored(providers={"echo": {}, "broken": {"driver": "echo", "retry_attempts": 1}},
                 transports={"broken": broken})
     report = await ai.async_models(["broken", "echo"])
@@ -114,27 +114,27 @@ def test_all_providers_by_default(tmp_path) -> None:
 
 
 def test_repeated_listings_within_the_ttl_do_not_ask_again(stored) -> None:
-    transport = Scripted(listing(("a", 1)))  # one answer only: a second request fails
+    transport = ScriptedTransport(listing(("a", 1)))  # one answer only: a second request fails
     ai = stored(transport)
     driver = ai.driver()
     for _ in range(3):
         assert [m.id for m in driver.get_available_models()] == ["a"]
-    assert len(transport.seen) == 1
+    assert len(transport.requests) == 1
     # Another manager (another process, say) on the same file is served from the catalog.
-    other = stored(Scripted())
+    other = stored(ScriptedTransport())
     assert [m.id for m in other.driver().get_available_models()] == ["a"]
 
 
 async def test_async_listing_is_served_from_the_catalog(stored) -> None:
-    transport = Scripted(listing(("a", 1)))
+    transport = ScriptedTransport(listing(("a", 1)))
     ai = stored(transport)
     assert [m.id for m in await ai.driver().aget_available_models()] == ["a"]
     assert [m.id for m in await ai.driver().aget_available_models()] == ["a"]
-    assert len(transport.seen) == 1
+    assert len(transport.requests) == 1
 
 
 def test_a_listing_older_than_the_ttl_is_fetched_again(stored, tmp_path) -> None:
-    ai = stored(Scripted(listing(("new", 1))), store={"models_ttl": 3600})
+    ai = stored(ScriptedTransport(listing(("new", 1))), store={"models_ttl": 3600})
     two_hours_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     Catalog(Store(tmp_path / "jtd-ai.db")).apply(
         "echo", [ModelInfo("old", "echo")], now=two_hours_ago)
@@ -143,19 +143,19 @@ def test_a_listing_older_than_the_ttl_is_fetched_again(stored, tmp_path) -> None
 
 
 def test_ttl_is_configurable_per_store_and_per_provider(stored) -> None:
-    transport = Scripted(listing(("a", 1)), listing(("b", 1)))
+    transport = ScriptedTransport(listing(("a", 1)), listing(("b", 1)))
     ai = stored(transport, store={"models_ttl": 0})
     assert [m.id for m in ai.driver().get_available_models()] == ["a"]
     assert [m.id for m in ai.driver().get_available_models()] == ["b"]
-    per_provider = Scripted(listing(("a", 1)), listing(("b", 1)))
+    per_provider = ScriptedTransport(listing(("a", 1)), listing(("b", 1)))
     ai2 = stored(per_provider, store={"models_ttl": 3600}, models_ttl=0)
     ai2.driver().get_available_models()
     ai2.driver().get_available_models()
-    assert len(per_provider.seen) == 2
+    assert len(per_provider.requests) == 2
 
 
 def test_refresh_asks_now_and_stores_it(stored) -> None:
-    transport = Scripted(listing(("a", 1), ("b", 1)), listing(("b", 1)))
+    transport = ScriptedTransport(listing(("a", 1), ("b", 1)), listing(("b", 1)))
     ai = stored(transport)
     driver = ai.driver()
     driver.get_available_models()
@@ -185,14 +185,14 @@ def test_models_round_trip_through_the_catalog(tmp_path) -> None:
 def test_an_unusable_store_never_stops_listing_models(tmp_path, caplog) -> None:
     bad = tmp_path / "jtd-ai.db"
     bad.write_bytes(b"garbage" * 200)
-    transport = Scripted(listing(("a", 1)), listing(("a", 1)))
+    transport = ScriptedTransport(listing(("a", 1)), listing(("a", 1)))
     with caplog.at_level(logging.WARNING, logger="jtd_ai"), AIManager(
             providers={"echo": {}}, default="echo", config_file=False, env={},
             transports={"echo": transport}, store={"path": str(bad)}) as ai:
         driver = ai.driver()
         assert [m.id for m in driver.get_available_models()] == ["a"]
         assert [m.id for m in driver.get_available_models()] == ["a"]  # held in memory
-        assert len(transport.seen) == 1
+        assert len(transport.requests) == 1
         assert isinstance(ai.storage.error, StoreError)
         assert str(bad) in str(ai.storage.error)
         with pytest.raises(StoreError, match="corrupt"):
@@ -204,10 +204,10 @@ def test_an_unusable_store_never_stops_listing_models(tmp_path, caplog) -> None:
 
 
 def test_store_off_still_caches_listings_in_memory(stored) -> None:
-    transport = Scripted(listing(("a", 1)))
+    transport = ScriptedTransport(listing(("a", 1)))
     ai = stored(transport, store={"enabled": False})
     ai.driver().get_available_models()
     ai.driver().get_available_models()
-    assert len(transport.seen) == 1
+    assert len(transport.requests) == 1
     with pytest.raises(StoreError, match="turned off"):
         ai.usage.total()

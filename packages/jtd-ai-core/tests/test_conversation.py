@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from core_helpers import Scripted, echo_reply
+from core_helpers import echo_reply
 
 from jtd_ai import AIManager, Message, Role, Tool, ToolCall, ValidationError
+from jtd_ai.testing import ScriptedTransport
 
 
 def test_history_is_kept_across_turns(manager_with) -> None:
-    transport = Scripted(httpx.Response(200, json=echo_reply("first answer")),
-                         httpx.Response(200, json=echo_reply("second answer")))
+    transport = ScriptedTransport(httpx.Response(200, json=echo_reply("first answer")),
+                                  httpx.Response(200, json=echo_reply("second answer")))
     conversation = manager_with(transport).conversation().system("Be brief.").message("Hello!")
     assert conversation.send().content == "first answer"
     conversation.message("And again?").send()
@@ -27,8 +28,8 @@ def test_history_is_kept_across_turns(manager_with) -> None:
 
 
 def test_a_failed_send_keeps_the_question_for_a_retry(manager_with) -> None:
-    transport = Scripted(httpx.Response(400, json={"error": "nope"}),
-                         httpx.Response(200, json=echo_reply("now ok")))
+    transport = ScriptedTransport(httpx.Response(400, json={"error": "nope"}),
+                                  httpx.Response(200, json=echo_reply("now ok")))
     conversation = manager_with(transport).conversation().message("Q")
     with pytest.raises(Exception, match="nope"):
         conversation.send()
@@ -59,7 +60,7 @@ async def test_async_forms_match_the_sync_ones(manager_with) -> None:
 
 
 def test_options_and_model_reach_the_request(manager_with) -> None:
-    transport = Scripted(httpx.Response(200, json=echo_reply("x", model="echo-large")))
+    transport = ScriptedTransport(httpx.Response(200, json=echo_reply("x", model="echo-large")))
     conversation = (manager_with(transport).conversation().model("echo-large")
                     .temperature(0.2).max_tokens(5).extra(mode="fast").message("hi"))
     request = conversation.request()

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from core_helpers import Scripted, echo_reply
+from core_helpers import echo_reply
 
 from jtd_ai import (
     AIError,
@@ -20,6 +20,7 @@ from jtd_ai import (
     TokenUsage,
     hookimpl,
 )
+from jtd_ai.testing import ScriptedTransport
 
 
 async def test_sync_and_async_give_the_same_reply(manager_with) -> None:
@@ -63,16 +64,16 @@ def test_batch_rejects_bad_concurrency(manager_with) -> None:
 
 
 def test_models_follow_pagination(manager_with) -> None:
-    transport = Scripted(
+    transport = ScriptedTransport(
         httpx.Response(200, json={"data": [{"id": "echo-1"}], "next_page": "p2"}),
         httpx.Response(200, json={"data": [{"id": "echo-large"}]}),
     )
     driver = manager_with(transport).driver()
     assert [m.id for m in driver.get_available_models()] == ["echo-1", "echo-large"]
-    assert transport.seen[1].url.params["page"] == "p2"
+    assert transport.requests[1].url.params["page"] == "p2"
     # Cached: a second call does not ask again; sync_models does.
     assert len(driver.get_available_models()) == 2
-    assert len(transport.seen) == 2
+    assert len(transport.requests) == 2
 
 
 async def test_async_models(manager_with) -> None:
@@ -82,9 +83,9 @@ async def test_async_models(manager_with) -> None:
 
 def test_validate_credentials_true_false_and_error(manager_with) -> None:
     assert manager_with().driver().validate_credentials() is True
-    rejected = Scripted(httpx.Response(401, json={"error": "bad key"}))
+    rejected = ScriptedTransport(httpx.Response(401, json={"error": "bad key"}))
     assert manager_with(rejected).driver().validate_credentials() is False
-    down = Scripted(*[httpx.ConnectError("refused") for _ in range(3)])
+    down = ScriptedTransport(*[httpx.ConnectError("refused") for _ in range(3)])
     with pytest.raises(ProviderUnavailableError):
         manager_with(down).driver().validate_credentials()
 
@@ -135,8 +136,8 @@ class Recorder:
 
 
 def test_lifecycle_hooks_fire_once_per_call(manager_with) -> None:
-    transport = Scripted(httpx.Response(503), httpx.Response(200, json=echo_reply("ok")),
-                         httpx.Response(401, json={"error": "no"}))
+    transport = ScriptedTransport(httpx.Response(503), httpx.Response(200, json=echo_reply("ok")),
+                                  httpx.Response(401, json={"error": "no"}))
     manager = manager_with(transport)
     recorder = Recorder()
     manager.hooks.register(recorder)
@@ -193,7 +194,7 @@ def test_a_variant_model_in_the_reply_is_priced_as_the_model_asked_for() -> None
     reply = echo_reply("hi", model="echo-1-high", input_tokens=10, output_tokens=10)
     manager = AIManager(providers={"u": {"prices": {"echo-1": {"input": 1, "output": 3}}}},
                         config_file=False, env={},
-                        transports={"u": Scripted(httpx.Response(200, json=reply))})
+                        transports={"u": ScriptedTransport(httpx.Response(200, json=reply))})
     manager.extend("u", Unpriced, default_base_url="http://x.invalid", default_model="echo-1")
     response = manager.driver("u").send_message("hi")
     assert response.model == "echo-1-high"

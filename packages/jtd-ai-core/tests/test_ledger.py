@@ -10,11 +10,12 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from core_helpers import BrokenStream, Scripted, echo_reply, sse
+from core_helpers import echo_reply, sse
 
 from jtd_ai import AIManager, ModelNotFoundError, StreamInterruptedError, ValidationError
 from jtd_ai.ledger import Ledger, UsageRecord
 from jtd_ai.store import Store
+from jtd_ai.testing import BrokenStream, ScriptedTransport
 
 # $2.50 in, $10 out per million tokens.
 PRICES = {"echo-1": {"input": "2.50", "output": "10", "as_of": "2026-11-01"},
@@ -69,7 +70,7 @@ def test_an_interrupted_stream_writes_what_its_partial_had(stored) -> None:
                {"done": True, "usage": {"input": 1_000, "output": 2_000},
                 "finish_reason": "stop", "model": "echo-1"})
     # The connection drops after the last event but before the stream ends.
-    transport = Scripted(httpx.Response(200, stream=BrokenStream(body)))
+    transport = ScriptedTransport(httpx.Response(200, stream=BrokenStream(body)))
     ai = stored(transport, prices=PRICES)
     with pytest.raises(StreamInterruptedError) as caught:
         list(ai.driver().stream("hi"))
@@ -83,7 +84,7 @@ def test_an_interrupted_stream_writes_what_its_partial_had(stored) -> None:
 
 
 def test_a_stream_cut_before_any_usage_is_recorded_without_tokens(stored) -> None:
-    transport = Scripted(httpx.Response(200, stream=BrokenStream(
+    transport = ScriptedTransport(httpx.Response(200, stream=BrokenStream(
         sse({"delta": "echo:", "model": "echo-1"}))))
     ai = stored(transport, prices=PRICES)
     with pytest.raises(StreamInterruptedError):
@@ -173,7 +174,7 @@ def test_totals_by_provider_model_and_day(stored, tmp_path) -> None:
 
 
 def test_unpriced_calls_are_counted_apart(stored) -> None:
-    ai = stored(Scripted(httpx.Response(200, json=echo_reply(model="mystery"))))
+    ai = stored(ScriptedTransport(httpx.Response(200, json=echo_reply(model="mystery"))))
 
     ai.driver().protocol.pricing = lambda model: None  # type: ignore[method-assign]
     ai.driver().send_message("hi")

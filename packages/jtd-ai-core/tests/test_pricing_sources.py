@@ -10,13 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from core_helpers import Scripted, echo_reply
+from core_helpers import echo_reply
 
 import jtd_ai.price_fallback as price_fallback
 from jtd_ai import AIManager, ModelInfo, ModelKind, Pricing, TokenUsage
 from jtd_ai.echo import EchoProtocol
 from jtd_ai.protocol import ModelPage
 from jtd_ai.provider_catalog import is_published
+from jtd_ai.testing import ScriptedTransport
 from jtd_ai.wire import HttpResponse
 
 TABLE_DATE = dt.date(2026, 11, 24)
@@ -61,7 +62,7 @@ USAGE_BODY = echo_reply("ok", model="m1", input_tokens=1_000_000, output_tokens=
 
 
 def test_the_driver_table_when_nothing_else_is_known(tmp_path) -> None:
-    with make(tmp_path, Scripted(httpx.Response(200, json=USAGE_BODY))) as ai:
+    with make(tmp_path, ScriptedTransport(httpx.Response(200, json=USAGE_BODY))) as ai:
         reply = ai.driver().send_message("hi")
     # 1,000,000 x $1 + 500,000 x $2 per million = 1 + 1
     assert reply.cost == Decimal(2)
@@ -70,7 +71,7 @@ def test_the_driver_table_when_nothing_else_is_known(tmp_path) -> None:
 
 
 def test_a_published_price_beats_the_table(tmp_path) -> None:
-    transport = Scripted(PUBLISHED, httpx.Response(200, json=USAGE_BODY))
+    transport = ScriptedTransport(PUBLISHED, httpx.Response(200, json=USAGE_BODY))
     with make(tmp_path, transport) as ai:
         assert ai.sync_models(["pub"]).ok
         reply = ai.driver().send_message("hi")
@@ -82,15 +83,15 @@ def test_a_published_price_beats_the_table(tmp_path) -> None:
 
 
 def test_published_prices_persist_for_the_next_process(tmp_path) -> None:
-    with make(tmp_path, Scripted(PUBLISHED)) as ai:
+    with make(tmp_path, ScriptedTransport(PUBLISHED)) as ai:
         ai.sync_models(["pub"])
-    with make(tmp_path, Scripted(httpx.Response(200, json=USAGE_BODY))) as fresh:
+    with make(tmp_path, ScriptedTransport(httpx.Response(200, json=USAGE_BODY))) as fresh:
         assert fresh.driver().send_message("hi").cost == Decimal(6)
 
 
 def test_a_config_override_beats_everything(tmp_path) -> None:
     prices = {"m1": {"input": "0.5", "output": "1", "as_of": "2026-11-01"}}
-    transport = Scripted(PUBLISHED, httpx.Response(200, json=USAGE_BODY))
+    transport = ScriptedTransport(PUBLISHED, httpx.Response(200, json=USAGE_BODY))
     with make(tmp_path, transport, prices=prices) as ai:
         ai.sync_models(["pub"])
         reply = ai.driver().send_message("hi")
@@ -105,7 +106,7 @@ def test_the_tables_own_price_echoed_in_a_listing_does_not_shadow_a_newer_table(
     # A listing that only repeats an older copy of the driver's table (same source).
     stale = httpx.Response(200, json={"data": [
         {"id": "m1", "in": "9", "out": "9", "source": "pub table", "as_of": "2026-01-01"}]})
-    transport = Scripted(stale, httpx.Response(200, json=USAGE_BODY))
+    transport = ScriptedTransport(stale, httpx.Response(200, json=USAGE_BODY))
     with make(tmp_path, transport) as ai:
         ai.sync_models(["pub"])
         assert ai.driver().send_message("hi").cost == Decimal(2)
@@ -124,7 +125,7 @@ def test_is_published_rule() -> None:
 
 def test_published_price_for_a_model_missing_from_the_table(tmp_path) -> None:
     body = echo_reply("ok", model="untabled", input_tokens=2_000_000, output_tokens=0)
-    transport = Scripted(PUBLISHED, httpx.Response(200, json=body))
+    transport = ScriptedTransport(PUBLISHED, httpx.Response(200, json=body))
     with make(tmp_path, transport) as ai:
         ai.sync_models(["pub"])
         assert ai.driver().send_message("hi", model="untabled").cost == Decimal(10)
@@ -144,11 +145,11 @@ def test_genai_prices_is_the_last_resort_and_only_when_asked(tmp_path, monkeypat
     monkeypatch.setattr(price_fallback, "GenaiPrices", FakeGenai)
     FakeGenai.calls = []
     body = echo_reply("ok", model="untabled", input_tokens=1_000_000, output_tokens=0)
-    off = make(tmp_path, Scripted(httpx.Response(200, json=body)))
+    off = make(tmp_path, ScriptedTransport(httpx.Response(200, json=body)))
     assert off.driver().send_message("hi", model="untabled").cost is None
     off.close()
-    on = make(tmp_path, Scripted(httpx.Response(200, json=body),
-                                 httpx.Response(200, json=USAGE_BODY)),
+    on = make(tmp_path, ScriptedTransport(httpx.Response(200, json=body),
+                                          httpx.Response(200, json=USAGE_BODY)),
               pricing_table={"genai_prices": True})
     reply = on.driver().send_message("hi", model="untabled")
     assert reply.cost == Decimal(7)
@@ -166,7 +167,7 @@ def test_genai_prices_missing_is_a_warning_not_a_failure(tmp_path, monkeypatch,
 
     monkeypatch.setattr(price_fallback, "GenaiPrices", missing)
     body = echo_reply("ok", model="untabled")
-    with make(tmp_path, Scripted(httpx.Response(200, json=body)),
+    with make(tmp_path, ScriptedTransport(httpx.Response(200, json=body)),
               pricing_table={"genai_prices": True}) as ai:
         assert ai.driver().send_message("hi", model="untabled").cost is None
     assert any("jtd-ai-core[genai-prices]" in r.getMessage() for r in caplog.records)

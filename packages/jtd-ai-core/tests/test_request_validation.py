@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from core_helpers import Scripted
 
 from jtd_ai import ChatRequest, ImagePart, Message, ResponseFormat, Tool, ValidationError
+from jtd_ai.testing import ScriptedTransport
 
 USER = (Message.user("hi"),)
 
@@ -89,14 +89,14 @@ def test_tool_call_arguments_parse_lazily_with_clear_error() -> None:
 
 
 def test_conversation_rejects_bad_option_before_any_request(manager_with) -> None:
-    transport = Scripted()  # any request would fail the test: nothing is scripted
+    transport = ScriptedTransport()  # any request would fail the test: nothing is scripted
     conversation = manager_with(transport).conversation().message("hi")
     with pytest.raises(ValidationError) as info:
         conversation.temperature(3)
     assert info.value.field == "temperature"
     with pytest.raises(ValidationError):
         conversation.max_tokens(-1)
-    assert transport.seen == []
+    assert transport.requests == []
 
 
 def test_missing_model_is_a_validation_error_before_io(manager_with) -> None:

@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from core_helpers import Scripted, echo_reply, sse
+from core_helpers import echo_reply, sse
 
 from jtd_ai import (
     InvalidCredentialsError,
@@ -22,6 +22,7 @@ from jtd_ai import (
 from jtd_ai.errors import QuotaExceededError
 from jtd_ai.protocol import parse_retry_after
 from jtd_ai.retry import RetryPolicy
+from jtd_ai.testing import BrokenStream, ScriptedTransport
 
 
 def ok() -> httpx.Response:
@@ -35,18 +36,18 @@ def waits(caplog: pytest.LogCaptureFixture) -> list[float]:
 
 def test_retry_after_seconds_is_honoured(manager_with, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="jtd_ai")
-    transport = Scripted(httpx.Response(429, headers={"retry-after": "7"}, json={"error": "slow"}),
-                         ok())
+    transport = ScriptedTransport(
+        httpx.Response(429, headers={"retry-after": "7"}, json={"error": "slow"}), ok())
     reply = manager_with(transport).driver().send_message("hi")
     assert reply.content == "fine"
-    assert len(transport.seen) == 2
+    assert len(transport.requests) == 2
     assert waits(caplog) == [7.0]
 
 
 def test_retry_after_http_date_is_honoured(manager_with, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="jtd_ai")
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
-    transport = Scripted(httpx.Response(503, headers={"retry-after": when}), ok())
+    transport = ScriptedTransport(httpx.Response(503, headers={"retry-after": when}), ok())
     manager_with(transport).driver().send_message("hi")
     (wait,) = waits(caplog)
     assert 25 <= wait <= 30
@@ -54,25 +55,25 @@ def test_retry_after_http_date_is_honoured(manager_with, caplog) -> None:
 
 def test_retry_after_is_capped_by_retry_max_delay(manager_with, caplog) -> None:
     caplog.set_level(logging.WARNING, logger="jtd_ai")
-    transport = Scripted(httpx.Response(429, headers={"retry-after": "600"}), ok())
+    transport = ScriptedTransport(httpx.Response(429, headers={"retry-after": "600"}), ok())
     manager_with(transport, retry_max_delay=5, deadline=900).driver().send_message("hi")
     assert waits(caplog) == [5.0]
 
 
 def test_no_wait_is_begun_past_the_deadline(manager_with) -> None:
-    transport = Scripted(httpx.Response(429, headers={"retry-after": "50"}), ok())
+    transport = ScriptedTransport(httpx.Response(429, headers={"retry-after": "50"}), ok())
     with pytest.raises(RateLimitError) as info:
         manager_with(transport, deadline=10).driver().send_message("hi")
     assert info.value.retry_after == 50
-    assert len(transport.seen) == 1
+    assert len(transport.requests) == 1
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
 def test_client_errors_are_never_retried(manager_with, status: int) -> None:
-    transport = Scripted(httpx.Response(status, json={"error": "no"}), ok())
+    transport = ScriptedTransport(httpx.Response(status, json={"error": "no"}), ok())
     with pytest.raises(Exception) as info:
         manager_with(transport).driver().send_message("hi")
-    assert len(transport.seen) == 1
+    assert len(transport.requests) == 1
     if status in (401, 403):
         assert isinstance(info.value, InvalidCredentialsError)
     if status == 404:
@@ -81,33 +82,33 @@ def test_client_errors_are_never_retried(manager_with, status: int) -> None:
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504])
 def test_transient_statuses_are_retried(manager_with, status: int) -> None:
-    transport = Scripted(httpx.Response(status, json={"error": "later"}), ok())
+    transport = ScriptedTransport(httpx.Response(status, json={"error": "later"}), ok())
     assert manager_with(transport).driver().send_message("hi").content == "fine"
-    assert len(transport.seen) == 2
+    assert len(transport.requests) == 2
 
 
 def test_attempts_are_bounded_by_retry_attempts(manager_with) -> None:
-    transport = Scripted(*[httpx.Response(503, json={"error": "down"}) for _ in range(10)])
+    transport = ScriptedTransport(*[httpx.Response(503, json={"error": "down"}) for _ in range(10)])
     with pytest.raises(ProviderUnavailableError) as info:
         manager_with(transport, retry_attempts=4).driver().send_message("hi")
-    assert len(transport.seen) == 4
+    assert len(transport.requests) == 4
     assert info.value.status == 503
 
 
 def test_connection_errors_are_retried(manager_with) -> None:
-    transport = Scripted(httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), ok())
+    transport = ScriptedTransport(httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), ok())
     assert manager_with(transport).driver().send_message("hi").content == "fine"
-    assert len(transport.seen) == 3
+    assert len(transport.requests) == 3
 
 
 def test_connection_failure_names_the_url(manager_with) -> None:
-    transport = Scripted(*[httpx.ConnectError("refused") for _ in range(3)])
+    transport = ScriptedTransport(*[httpx.ConnectError("refused") for _ in range(3)])
     with pytest.raises(ProviderUnavailableError, match=r"could not connect to http://echo\.invalid"):
         manager_with(transport).driver().send_message("hi")
 
 
 def test_timeouts_are_typed(manager_with) -> None:
-    transport = Scripted(*[httpx.ReadTimeout("slow") for _ in range(2)])
+    transport = ScriptedTransport(*[httpx.ReadTimeout("slow") for _ in range(2)])
     with pytest.raises(TimeoutError):
         manager_with(transport, retry_attempts=2).driver().send_message("hi")
 
@@ -142,18 +143,16 @@ def test_stream_is_retried_before_its_first_chunk(manager_with) -> None:
     good = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " hi"},
                {"done": True, "usage": {"input": 1, "output": 2}, "finish_reason": "stop",
                 "model": "echo-1"})
-    transport = Scripted(httpx.Response(503), httpx.Response(200, content=good))
+    transport = ScriptedTransport(httpx.Response(503), httpx.Response(200, content=good))
     stream = manager_with(transport).driver().stream("hi")
     assert "".join(c.delta for c in stream) == "echo: hi"
-    assert len(transport.seen) == 2
+    assert len(transport.requests) == 2
 
 
 def test_stream_is_not_retried_after_a_chunk_was_delivered(manager_with) -> None:
-    from core_helpers import BrokenStream
-
     first = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " partial"})
-    transport = Scripted(httpx.Response(200, stream=BrokenStream(first)),
-                         httpx.Response(200, content=b""))
+    transport = ScriptedTransport(httpx.Response(200, stream=BrokenStream(first)),
+                                  httpx.Response(200, content=b""))
     stream = manager_with(transport).driver().stream("hi")
     received = []
     with pytest.raises(StreamInterruptedError) as info:
@@ -162,7 +161,7 @@ def test_stream_is_not_retried_after_a_chunk_was_delivered(manager_with) -> None
     assert received == ["echo:", " partial"]
     assert info.value.partial is not None
     assert info.value.partial.content == "echo: partial"
-    assert len(transport.seen) == 1
+    assert len(transport.requests) == 1
 
 
 async def test_async_whole_call_deadline_cuts_a_slow_reply(manager_with) -> None:

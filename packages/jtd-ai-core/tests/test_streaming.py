@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from core_helpers import BrokenStream, Scripted, sse
+from core_helpers import sse
 
-from jtd_ai import ProviderError, StreamInterruptedError
+from jtd_ai import MalformedResponseError, ProviderError, StreamInterruptedError
 from jtd_ai.framing import NDJSONFramer, SSEFramer
 from jtd_ai.protocol import StreamEvent
+from jtd_ai.testing import BrokenStream, ScriptedTransport
 
 
 def frame(lines: list[str]) -> list[StreamEvent]:
@@ -32,7 +33,11 @@ def test_sse_event_cut_off_at_the_end_is_not_dispatched() -> None:
 def test_ndjson_lines() -> None:
     framer = NDJSONFramer()
     assert framer.feed_line("") is None
-    assert framer.feed_line(" {\"a\": 1} ") == StreamEvent("{\"a\": 1}")
+    event = framer.feed_line(" {\"a\": 1} ")
+    assert event == StreamEvent("{\"a\": 1}")
+    assert event.json() == {"a": 1}
+    with pytest.raises(MalformedResponseError, match="acme sent a stream event that is not JSON"):
+        StreamEvent("{not json").json(provider="acme")
 
 
 DONE = {"done": True, "usage": {"input": 1, "output": 3}, "finish_reason": "stop",
@@ -41,7 +46,7 @@ DONE = {"done": True, "usage": {"input": 1, "output": 3}, "finish_reason": "stop
 
 def test_stream_with_crlf_lines(manager_with) -> None:
     body = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " a"}, DONE).replace(b"\n", b"\r\n")
-    stream = manager_with(Scripted(httpx.Response(200, content=body))).driver().stream("a")
+    stream = manager_with(ScriptedTransport(httpx.Response(200, content=body))).driver().stream("a")
     assert "".join(c.delta for c in stream) == "echo: a"
     assert stream.response is not None and stream.response.usage is not None
     assert stream.response.usage.output_tokens == 3
@@ -49,7 +54,7 @@ def test_stream_with_crlf_lines(manager_with) -> None:
 
 def test_truncated_stream_raises_with_the_partial_text(manager_with) -> None:
     body = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " half"})  # no final event
-    stream = manager_with(Scripted(httpx.Response(200, content=body))).driver().stream("a")
+    stream = manager_with(ScriptedTransport(httpx.Response(200, content=body))).driver().stream("a")
     with pytest.raises(StreamInterruptedError) as info:
         list(stream)
     assert info.value.partial is not None
@@ -60,7 +65,7 @@ def test_truncated_stream_raises_with_the_partial_text(manager_with) -> None:
 def test_error_event_inside_a_200_stream_keeps_the_partial(manager_with) -> None:
     body = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " so far"},
                {"error": "overloaded"})
-    stream = manager_with(Scripted(httpx.Response(200, content=body))).driver().stream("a")
+    stream = manager_with(ScriptedTransport(httpx.Response(200, content=body))).driver().stream("a")
     with pytest.raises(ProviderError, match="overloaded") as info:
         list(stream)
     assert info.value.partial is not None
@@ -69,7 +74,7 @@ def test_error_event_inside_a_200_stream_keeps_the_partial(manager_with) -> None
 
 async def test_async_connection_reset_mid_stream_keeps_the_partial(manager_with) -> None:
     first = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " partial"})
-    transport = Scripted(httpx.Response(200, stream=BrokenStream(first)))
+    transport = ScriptedTransport(httpx.Response(200, stream=BrokenStream(first)))
     stream = manager_with(transport).driver().astream("hi")
     received = []
     with pytest.raises(StreamInterruptedError) as info:

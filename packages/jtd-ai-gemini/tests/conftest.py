@@ -1,4 +1,4 @@
-"""Fixtures for the Gemini driver's tests: a scripted fake server and wire-format builders.
+"""Fixtures for the Gemini driver's tests: a scripted transport and wire-format builders.
 
 Bodies are written here from Gemini's documented formats (ai.google.dev API reference);
 recorded captures are only used by test_replay_captures.py.
@@ -15,33 +15,9 @@ import pytest
 
 from jtd_ai import AIManager
 from jtd_ai.driver import Driver
+from jtd_ai.testing import ScriptedTransport
 
 KEY = "AIza.test-key.0123456789abcdefghijklm"
-
-
-class Server(httpx.MockTransport):
-    """Answers each request with the next scripted item: an httpx.Response, an exception to
-    raise, or a callable taking the request. Records every request."""
-
-    def __init__(self, *items: Any) -> None:
-        self.items = list(items)
-        self.seen: list[httpx.Request] = []
-        super().__init__(self._handle)
-
-    def _handle(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(request)
-        if not self.items:
-            raise AssertionError(f"unexpected request {request.method} {request.url}")
-        item = self.items.pop(0)
-        if isinstance(item, BaseException):
-            raise item
-        if callable(item):
-            return item(request)  # type: ignore[no-any-return]
-        return item  # type: ignore[no-any-return]
-
-    @property
-    def bodies(self) -> list[Any]:
-        return [json.loads(r.content) if r.content else None for r in self.seen]
 
 
 class Wire:
@@ -98,13 +74,13 @@ def wire() -> type[Wire]:
 
 
 @pytest.fixture
-def gemini_ai() -> Iterator[Callable[..., tuple[AIManager, Server]]]:
+def gemini_ai() -> Iterator[Callable[..., tuple[AIManager, ScriptedTransport]]]:
     """``gemini_ai(*scripted, **provider_settings)``: a fresh manager whose ``gemini``
-    provider talks to a scripted Server; returns ``(manager, server)``."""
+    provider talks to a ScriptedTransport; returns ``(manager, server)``."""
     managers: list[AIManager] = []
 
-    def make(*items: Any, **settings: Any) -> tuple[AIManager, Server]:
-        server = Server(*items)
+    def make(*items: Any, **settings: Any) -> tuple[AIManager, ScriptedTransport]:
+        server = ScriptedTransport(*items)
         manager = AIManager(providers={"gemini": settings} if settings else None,
                             config_file=False, env={"GEMINI_API_KEY": KEY},
                             transports={"gemini": server})
@@ -117,11 +93,11 @@ def gemini_ai() -> Iterator[Callable[..., tuple[AIManager, Server]]]:
 
 
 @pytest.fixture
-def gemini(gemini_ai: Callable[..., tuple[AIManager, Server]],
-           ) -> Callable[..., tuple[Driver, Server]]:
+def gemini(gemini_ai: Callable[..., tuple[AIManager, ScriptedTransport]],
+           ) -> Callable[..., tuple[Driver, ScriptedTransport]]:
     """``gemini(*scripted, **provider_settings)``: ``(driver, server)`` of a fresh manager."""
 
-    def make(*items: Any, **settings: Any) -> tuple[Driver, Server]:
+    def make(*items: Any, **settings: Any) -> tuple[Driver, ScriptedTransport]:
         manager, server = gemini_ai(*items, **settings)
         return manager.driver("gemini"), server
 

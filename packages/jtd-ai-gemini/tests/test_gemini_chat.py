@@ -28,7 +28,7 @@ def test_text_reply_request_and_response(gemini, wire, key) -> None:
         [Message.system("Be brief."), Message.user("Say hi in Portuguese")],
         temperature=0.3, top_p=0.9, max_tokens=100, stop=["END"], seed=7,
     )
-    request = server.seen[0]
+    request = server.requests[0]
     assert request.method == "POST"
     assert str(request.url) == ("https://generativelanguage.googleapis.com/v1beta/models/"
                                 "gemini-2.5-flash:generateContent")
@@ -105,7 +105,7 @@ def test_bad_data_url_is_refused_before_sending(gemini) -> None:
     driver, server = gemini()
     with pytest.raises(ValidationError, match="data: URL"):
         driver.send_message(Message.user("x", images=[ImagePart(url="data:image/png,raw")]))
-    assert server.seen == []
+    assert server.requests == []
 
 
 def test_json_mode_and_schemas(gemini, wire) -> None:
@@ -143,8 +143,8 @@ def test_model_names_with_prefix_and_tuned_models(gemini, wire) -> None:
     driver, server = gemini(wire.ok(wire.reply({"text": "a"})), wire.ok(wire.reply({"text": "b"})))
     driver.send_message("x", model="models/gemini-2.5-pro")
     driver.send_message("x", model="tunedModels/my-model-1")
-    assert server.seen[0].url.path == "/v1beta/models/gemini-2.5-pro:generateContent"
-    assert server.seen[1].url.path == "/v1beta/tunedModels/my-model-1:generateContent"
+    assert server.requests[0].url.path == "/v1beta/models/gemini-2.5-pro:generateContent"
+    assert server.requests[1].url.path == "/v1beta/tunedModels/my-model-1:generateContent"
 
 
 def test_empty_assistant_turn_is_left_out_of_the_history(gemini, wire) -> None:
@@ -200,7 +200,7 @@ def test_blocked_prompt_names_the_category(gemini, wire, ratings, reason, catego
         driver.send_message("bad words")
     assert info.value.category == category
     assert reason in str(info.value)
-    assert len(server.seen) == 1  # a refusal is not retried
+    assert len(server.requests) == 1  # a refusal is not retried
 
 
 def test_reply_without_candidates_is_malformed(gemini, wire) -> None:
@@ -225,7 +225,7 @@ def test_the_key_is_never_in_urls_reprs_or_errors(gemini, wire, key) -> None:
     reply = driver.send_message("hi")
     with pytest.raises(InvalidCredentialsError) as info:
         driver.send_message("hi")
-    for request in server.seen:
+    for request in server.requests:
         assert key not in str(request.url)
     texts = [repr(driver), repr(driver.protocol), repr(driver.config), repr(reply),
              str(info.value), repr(info.value), info.value.body_excerpt or "",

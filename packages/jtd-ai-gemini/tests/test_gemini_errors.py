@@ -33,7 +33,7 @@ def test_invalid_key_is_a_400_with_api_key_invalid(gemini, wire) -> None:
         driver.send_message("hi")
     assert "GEMINI_API_KEY" in str(info.value)
     assert info.value.status == 400 and info.value.code == "INVALID_ARGUMENT"
-    assert len(server.seen) == 1  # never retried
+    assert len(server.requests) == 1  # never retried
 
 
 def test_validate_credentials(gemini, wire) -> None:
@@ -42,7 +42,7 @@ def test_validate_credentials(gemini, wire) -> None:
     driver, server = gemini(wire.ok({"models": []}), bad)
     assert driver.validate_credentials() is True
     assert driver.validate_credentials() is False
-    assert server.seen[0].url.path == "/v1beta/models"
+    assert server.requests[0].url.path == "/v1beta/models"
 
 
 async def test_async_validate_credentials(gemini, wire) -> None:
@@ -60,7 +60,7 @@ def test_other_invalid_argument_is_a_plain_provider_error(gemini, wire) -> None:
         driver.send_message("hi")
     assert type(info.value) is ProviderError
     assert "contents: must not be empty" in str(info.value)
-    assert len(server.seen) == 1
+    assert len(server.requests) == 1
 
 
 def test_permission_denied(gemini, wire) -> None:
@@ -95,7 +95,7 @@ def test_rate_limit_honours_retry_info_and_is_retried(gemini, wire, monkeypatch)
 
     monkeypatch.setattr(RetryState, "backoff", spy)
     assert driver.send_message("hi").content == "ok"
-    assert len(server.seen) == 2
+    assert len(server.requests) == 2
     assert waits == [12.0]
 
 
@@ -117,7 +117,7 @@ def test_daily_quota_is_not_retried(gemini, wire) -> None:
     driver, server = gemini(exhausted)
     with pytest.raises(QuotaExceededError):
         driver.send_message("hi")
-    assert len(server.seen) == 1
+    assert len(server.requests) == 1
 
 
 @pytest.mark.parametrize(("code", "status", "kind"), [
@@ -130,7 +130,7 @@ def test_server_side_failures_are_retried_then_raised(gemini, wire, code, status
                               for _ in range(3)))
     with pytest.raises(kind):
         driver.send_message("hi")
-    assert len(server.seen) == 3  # retry_attempts defaults to 3
+    assert len(server.requests) == 3  # retry_attempts defaults to 3
 
 
 async def test_async_errors_match_sync(gemini, wire) -> None:

@@ -34,18 +34,18 @@ def test_listing_follows_every_page(gemini, wire) -> None:
     models = driver.get_available_models()
     assert [m.id for m in models] == ["gemini-2.5-flash", "gemini-embedding-001",
                                       "imagen-4.0-generate-001", "gemini-2.0-flash"]
-    assert [dict(r.url.params) for r in server.seen] == [
+    assert [dict(r.url.params) for r in server.requests] == [
         {"pageSize": "1000"}, {"pageSize": "1000", "pageToken": "page-2"},
         {"pageSize": "1000", "pageToken": "page-3"}]
-    assert all(r.url.path == "/v1beta/models" for r in server.seen)
+    assert all(r.url.path == "/v1beta/models" for r in server.requests)
     assert driver.get_available_models() == models  # cached: no more requests
-    assert len(server.seen) == 3
+    assert len(server.requests) == 3
 
 
 async def test_async_listing_follows_every_page(gemini, wire) -> None:
     driver, server = gemini(*pages(wire))
     models = await driver.aget_available_models()
-    assert len(models) == 4 and len(server.seen) == 3
+    assert len(models) == 4 and len(server.requests) == 3
     await driver.aclose()
 
 
@@ -68,7 +68,7 @@ def test_kinds_limits_and_capabilities(gemini, wire) -> None:
 def test_page_size_option(gemini, wire) -> None:
     driver, server = gemini(wire.ok({"models": []}), models_page_size=50)
     assert driver.get_available_models() == []
-    assert dict(server.seen[0].url.params) == {"pageSize": "50"}
+    assert dict(server.requests[0].url.params) == {"pageSize": "50"}
 
 
 def test_one_model_detail(gemini) -> None:

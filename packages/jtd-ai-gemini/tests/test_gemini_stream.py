@@ -13,24 +13,10 @@ from jtd_ai import (
     StreamInterruptedError,
     TokenUsage,
 )
+from jtd_ai.testing import BrokenStream
 
 WEATHER_CALL = {"functionCall": {"name": "weather", "args": {"city": "Rome"}},
                 "thoughtSignature": "U0lH"}
-
-
-class Reset(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A body that sends ``data`` and then breaks like a reset connection."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        yield self.data
-        raise httpx.ReadError("connection reset by peer")
-
-    async def __aiter__(self):  # type: ignore[no-untyped-def]
-        yield self.data
-        raise httpx.ReadError("connection reset by peer")
 
 
 def chunks(wire, *texts: str, finish: str = "STOP", thoughts: int = 5):
@@ -47,7 +33,7 @@ def test_stream_request_and_chunks(gemini, wire, key) -> None:
     driver, server = gemini(wire.stream(wire.sse(*chunks(wire, "1\n2\n", "3\n4", "\n5"))))
     stream = driver.stream("count to 5")
     deltas = [c.delta for c in stream]
-    request = server.seen[0]
+    request = server.requests[0]
     assert request.url.path == "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
     assert dict(request.url.params) == {"alt": "sse"}
     assert request.headers["x-goog-api-key"] == key
@@ -109,7 +95,7 @@ def test_stream_without_a_finish_reason_is_interrupted(gemini, wire) -> None:
 
 def test_connection_reset_mid_stream_keeps_the_partial(gemini, wire) -> None:
     first = wire.sse(wire.reply({"text": "Half a"}, finish=None))
-    driver, _ = gemini(httpx.Response(200, stream=Reset(first),
+    driver, _ = gemini(httpx.Response(200, stream=BrokenStream(first),
                                       headers={"content-type": "text/event-stream"}))
     with pytest.raises(StreamInterruptedError) as info:
         list(driver.stream("x"))
@@ -166,7 +152,7 @@ def test_http_error_before_the_stream_is_retried(gemini, wire) -> None:
     overloaded = httpx.Response(503, json=wire.error(503, "UNAVAILABLE", "overloaded"))
     driver, server = gemini(overloaded, wire.stream(wire.sse(*chunks(wire, "ok"))))
     assert "".join(c.delta for c in driver.stream("x")) == "ok"
-    assert len(server.seen) == 2
+    assert len(server.requests) == 2
 
 
 def test_stream_message_callback(gemini, wire) -> None:

@@ -15,7 +15,7 @@ from jtd_ai_gemini import acount_tokens, count_tokens
 def test_count_tokens_sends_contents_only_for_a_plain_prompt(gemini, key) -> None:
     driver, server = gemini(httpx.Response(200, json={"totalTokens": 12}))
     assert count_tokens(driver, "The quick brown fox") == 12
-    request = server.seen[0]
+    request = server.requests[0]
     assert request.url.path == "/v1beta/models/gemini-2.5-flash:countTokens"
     assert request.headers["x-goog-api-key"] == key
     assert server.bodies[0] == {

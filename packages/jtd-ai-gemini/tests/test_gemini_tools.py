@@ -98,7 +98,7 @@ def test_result_without_a_known_call_or_name_is_refused_before_sending(gemini) -
     driver, server = gemini()
     with pytest.raises(ValidationError, match="pass name="):
         driver.send_message([Message.user("x"), Message.tool("42", call_id="elsewhere")])
-    assert server.seen == []
+    assert server.requests == []
 
 
 def test_result_with_an_explicit_name_needs_no_earlier_call(gemini, wire) -> None:

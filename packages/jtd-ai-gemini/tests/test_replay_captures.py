@@ -41,6 +41,7 @@ from jtd_ai import (
 )
 from jtd_ai.protocol import StreamEvent
 from jtd_ai.streaming import StreamAccumulator
+from jtd_ai.testing import CaptureFolder, error_status, sidecar_headers
 from jtd_ai.wire import HttpResponse
 from jtd_ai_gemini.callids import make_call_id
 
@@ -68,22 +69,13 @@ def kind_of(path: Path) -> str | None:
     return next((kind for pattern, kind in rules if re.fullmatch(pattern, name)), None)
 
 
-def files(folder: Path, kind: str) -> list[Path]:
-    found = sorted(p for p in folder.rglob("*") if p.is_file() and kind_of(p) == kind)
-    if not found:
-        pytest.skip(f"no {kind} captures in {folder}")
-    return found
-
-
 @pytest.fixture
-def folder(captures) -> Path:
-    return captures("gemini")
+def folder(captures) -> CaptureFolder:
+    return CaptureFolder(captures("gemini"), kind_of, recursive=True, skip_empty_kinds=True)
 
 
 def test_every_capture_is_known(folder) -> None:
-    unknown = [str(p.relative_to(folder)) for p in sorted(folder.rglob("*"))
-               if p.is_file() and kind_of(p) is None]
-    assert not unknown, f"captures this replay test does not know how to use: {unknown}"
+    folder.check_every_file_is_known()
 
 
 # -- requests ------------------------------------------------------------------------------
@@ -192,7 +184,7 @@ def normalise(body: dict[str, Any]) -> dict[str, Any]:
 
 def test_chat_requests_match_what_the_driver_builds(folder, gemini) -> None:
     driver, _ = gemini()
-    for path in files(folder, "chat_request"):
+    for path in folder.files("chat_request"):
         captured = json.loads(path.read_text())
         stream = "stream" in path.stem
         built = driver.protocol.chat_request(request_from_wire(captured), stream=stream)
@@ -204,7 +196,7 @@ def test_chat_requests_match_what_the_driver_builds(folder, gemini) -> None:
 
 def test_count_tokens_requests(folder, gemini) -> None:
     driver, _ = gemini()
-    for path in files(folder, "count_request"):
+    for path in folder.files("count_request"):
         captured = json.loads(path.read_text())
         if "generateContentRequest" in captured:
             inner = dict(captured["generateContentRequest"])
@@ -219,7 +211,7 @@ def test_count_tokens_requests(folder, gemini) -> None:
 
 def test_count_tokens_responses(folder, gemini) -> None:
     driver, _ = gemini()
-    for path in files(folder, "count_response"):
+    for path in folder.files("count_response"):
         captured = json.loads(path.read_text())
         response = HttpResponse(200, {}, path.read_bytes())
         assert driver.protocol.parse_count_tokens(response) == captured["totalTokens"], path.name
@@ -311,7 +303,7 @@ def check_outcome(name: str, expected: dict[str, Any], run: Any) -> None:
 
 
 def test_chat_responses(folder, gemini) -> None:
-    for path in files(folder, "chat_response"):
+    for path in folder.files("chat_response"):
         data = json.loads(path.read_text())
         driver, _ = gemini(httpx.Response(200, content=path.read_bytes(),
                                           headers={"content-type": "application/json"}))
@@ -333,7 +325,7 @@ def sse_events(raw: bytes) -> list[dict[str, Any]]:
 
 
 def test_sse_streams(folder, gemini) -> None:
-    for path in files(folder, "sse_stream"):
+    for path in folder.files("sse_stream"):
         raw = path.read_bytes()
         events = sse_events(raw)
         errors = [e["error"] for e in events if "error" in e]
@@ -341,10 +333,7 @@ def test_sse_streams(folder, gemini) -> None:
                                           headers={"content-type": "text/event-stream"}))
 
         def run(d=driver):  # type: ignore[no-untyped-def]
-            stream = d.stream("replay")
-            for _ in stream:
-                pass
-            return stream.response
+            return d.stream_message("replay", lambda chunk: None)
 
         if errors:
             with pytest.raises(ProviderError):
@@ -355,7 +344,7 @@ def test_sse_streams(folder, gemini) -> None:
 
 def test_json_array_streams_decode_chunk_by_chunk(folder, gemini) -> None:
     driver, _ = gemini()
-    for path in files(folder, "json_array_stream"):
+    for path in folder.files("json_array_stream"):
         chunks = json.loads(path.read_text())
 
         def run(items=chunks):  # type: ignore[no-untyped-def]
@@ -393,12 +382,9 @@ def expected_error(body: dict[str, Any]) -> type[AIError]:
 
 
 def test_errors(folder, gemini) -> None:
-    for path in files(folder, "error"):
-        status = int(re.match(r"error_(\d{3})", path.name).group(1))
+    for path in folder.files("error"):
+        status, headers = error_status(path.name), sidecar_headers(path)
         body = json.loads(path.read_text())
-        companion = path.with_name(path.stem + ".headers.json")
-        headers = json.loads(companion.read_text()) if companion.exists() else {}
-        headers = {k.lower(): str(v) for k, v in headers.items()}
         driver, server = gemini(*(httpx.Response(status, content=path.read_bytes(),
                                                  headers=headers) for _ in range(3)),
                                 retry_attempts=1)
@@ -413,14 +399,14 @@ def test_errors(folder, gemini) -> None:
             assert error.retry_after == float(retry[0]["retryDelay"].rstrip("s")), path.name
         with pytest.raises(wanted):
             driver.send_message("replay")
-        assert len(server.seen) == 1
+        assert len(server.requests) == 1
 
 
 # -- models ----------------------------------------------------------------------------------
 
 
 def test_model_listings(folder, gemini) -> None:
-    for path in files(folder, "models"):
+    for path in folder.files("models"):
         data = json.loads(path.read_text())
         token = data.get("nextPageToken")
         last_page = httpx.Response(200, json={"models": []})
@@ -430,7 +416,7 @@ def test_model_listings(folder, gemini) -> None:
         assert [m.id for m in models] == [m["name"].removeprefix("models/")
                                           for m in data["models"]], path.name
         if token:
-            assert server.seen[1].url.params["pageToken"] == token
+            assert server.requests[1].url.params["pageToken"] == token
         for info, raw in zip(models, data["models"], strict=True):
             chat = "generateContent" in raw.get("supportedGenerationMethods", [])
             assert (info.kind is ModelKind.CHAT) == chat, info.id
@@ -440,7 +426,7 @@ def test_model_listings(folder, gemini) -> None:
 
 def test_model_details(folder, gemini) -> None:
     driver, _ = gemini()
-    for path in files(folder, "model"):
+    for path in folder.files("model"):
         raw = json.loads(path.read_text())
         info = driver.protocol.parse_model(HttpResponse(200, {}, path.read_bytes()))
         assert info.id == raw["name"].removeprefix("models/")

@@ -1,4 +1,4 @@
-"""Fixtures for the Ollama driver's tests: a scripted fake server and wire-format builders.
+"""Fixtures for the Ollama driver's tests: a scripted transport and wire-format builders.
 
 Bodies are written here from Ollama's documented formats (docs/api.md, api/types.go);
 recorded captures are only used by test_replay_captures.py.
@@ -15,31 +15,7 @@ import pytest
 
 from jtd_ai import AIManager
 from jtd_ai.driver import Driver
-
-
-class Server(httpx.MockTransport):
-    """Answers each request with the next scripted item: an httpx.Response, an exception to
-    raise, or a callable taking the request. Records every request."""
-
-    def __init__(self, *items: Any) -> None:
-        self.items = list(items)
-        self.seen: list[httpx.Request] = []
-        super().__init__(self._handle)
-
-    def _handle(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append(request)
-        if not self.items:
-            raise AssertionError(f"unexpected request {request.method} {request.url}")
-        item = self.items.pop(0)
-        if isinstance(item, BaseException):
-            raise item
-        if callable(item):
-            return item(request)  # type: ignore[no-any-return]
-        return item  # type: ignore[no-any-return]
-
-    @property
-    def bodies(self) -> list[Any]:
-        return [json.loads(r.content) if r.content else None for r in self.seen]
+from jtd_ai.testing import ScriptedTransport
 
 
 class Wire:
@@ -86,14 +62,14 @@ def wire() -> type[Wire]:
 
 
 @pytest.fixture
-def ollama_ai() -> Iterator[Callable[..., tuple[AIManager, Server]]]:
+def ollama_ai() -> Iterator[Callable[..., tuple[AIManager, ScriptedTransport]]]:
     """``ollama_ai(*scripted, env=None, **provider_settings)``: a fresh manager whose
-    ``ollama`` provider talks to a scripted Server; returns ``(manager, server)``."""
+    ``ollama`` provider talks to a ScriptedTransport; returns ``(manager, server)``."""
     managers: list[AIManager] = []
 
     def make(*items: Any, env: dict[str, str] | None = None,
-             **settings: Any) -> tuple[AIManager, Server]:
-        server = Server(*items)
+             **settings: Any) -> tuple[AIManager, ScriptedTransport]:
+        server = ScriptedTransport(*items)
         settings.setdefault("default_model", "llama3.2")
         manager = AIManager(providers={"ollama": settings}, config_file=False,
                             env=env or {}, transports={"ollama": server})
@@ -106,11 +82,11 @@ def ollama_ai() -> Iterator[Callable[..., tuple[AIManager, Server]]]:
 
 
 @pytest.fixture
-def ollama(ollama_ai: Callable[..., tuple[AIManager, Server]],
-           ) -> Callable[..., tuple[Driver, Server]]:
+def ollama(ollama_ai: Callable[..., tuple[AIManager, ScriptedTransport]],
+           ) -> Callable[..., tuple[Driver, ScriptedTransport]]:
     """``ollama(*scripted, **provider_settings)``: ``(driver, server)`` of a fresh manager."""
 
-    def make(*items: Any, **settings: Any) -> tuple[Driver, Server]:
+    def make(*items: Any, **settings: Any) -> tuple[Driver, ScriptedTransport]:
         manager, server = ollama_ai(*items, **settings)
         return manager.driver("ollama"), server
 

@@ -23,7 +23,7 @@ def test_text_reply_request_and_response(ollama, wire) -> None:
         [Message.system("Be brief."), Message.user("why is the sky blue?")],
         temperature=0.2, top_p=0.8, seed=42, stop=["\n\n"], max_tokens=64,
     )
-    request = server.seen[0]
+    request = server.requests[0]
     assert (request.method, str(request.url)) == ("POST", "http://localhost:11434/api/chat")
     assert "authorization" not in request.headers
     assert server.bodies[0] == {
@@ -81,7 +81,7 @@ def test_url_images_are_refused_before_sending(ollama) -> None:
     driver, server = ollama()
     with pytest.raises(ValidationError, match="bytes"):
         driver.send_message(Message.user("x", images=[ImagePart(url="https://x.test/cat.png")]))
-    assert server.seen == []
+    assert server.requests == []
 
 
 def test_format_for_json_and_schemas(ollama, wire) -> None:
@@ -108,7 +108,7 @@ def test_provider_options_then_request_then_extra(ollama, wire) -> None:
 def test_base_url_from_ollama_host_without_scheme(ollama_ai, wire) -> None:
     manager, server = ollama_ai(wire.ok(wire.final("ok")), env={"OLLAMA_HOST": "gpu-box:11500"})
     manager.driver("ollama").send_message("x")
-    assert str(server.seen[0].url) == "http://gpu-box:11500/api/chat"
+    assert str(server.requests[0].url) == "http://gpu-box:11500/api/chat"
 
 
 def test_base_url_ending_in_api_and_hosted_key(ollama_ai, wire) -> None:
@@ -117,7 +117,7 @@ def test_base_url_ending_in_api_and_hosted_key(ollama_ai, wire) -> None:
                                 env={"OLLAMA_API_KEY": key})
     driver = manager.driver("ollama")
     driver.send_message("x", model="gpt-oss:120b")
-    request = server.seen[0]
+    request = server.requests[0]
     assert str(request.url) == "https://ollama.com/api/chat"
     assert request.headers["authorization"] == f"Bearer {key}"
     assert key not in repr(driver) + repr(driver.protocol) + repr(driver.config)
@@ -133,4 +133,4 @@ def test_missing_model_is_a_validation_error_before_sending(ollama_ai) -> None:
     manager, server = ollama_ai(default_model=None)
     with pytest.raises(ValidationError, match="model"):
         manager.driver("ollama").send_message("x")
-    assert server.seen == []
+    assert server.requests == []

@@ -18,7 +18,7 @@ def test_model_not_pulled_says_how_to_pull_it(ollama) -> None:
     with pytest.raises(ModelNotFoundError) as info:
         driver.send_message("hi")
     assert "ollama pull llama3.2" in str(info.value)
-    assert len(server.seen) == 1
+    assert len(server.requests) == 1
 
 
 def test_scheduler_wording_of_model_not_found(ollama) -> None:
@@ -54,7 +54,7 @@ def test_bad_request_is_not_retried(ollama) -> None:
     with pytest.raises(ProviderError, match="does not support thinking") as info:
         driver.send_message("hi", extra={"think": True})
     assert info.value.status == 400 and not info.value.retryable
-    assert len(server.seen) == 1
+    assert len(server.requests) == 1
 
 
 def test_busy_server_is_retried(ollama, wire) -> None:
@@ -62,7 +62,7 @@ def test_busy_server_is_retried(ollama, wire) -> None:
                                               "pending requests exceeded"})
     driver, server = ollama(busy, wire.ok(wire.final("ok")))
     assert driver.send_message("hi").content == "ok"
-    assert len(server.seen) == 2
+    assert len(server.requests) == 2
 
 
 def test_busy_until_the_attempts_run_out(ollama) -> None:
@@ -70,7 +70,7 @@ def test_busy_until_the_attempts_run_out(ollama) -> None:
                               for _ in range(2)), retry_attempts=2)
     with pytest.raises(ProviderUnavailableError, match="server busy"):
         driver.send_message("hi")
-    assert len(server.seen) == 2
+    assert len(server.requests) == 2
 
 
 def test_unauthorized_cloud_model(ollama) -> None:
@@ -89,7 +89,7 @@ def test_server_down_names_the_url(ollama) -> None:
     with pytest.raises(ProviderUnavailableError) as info:
         driver.send_message("hi")
     assert "http://localhost:11434" in str(info.value)
-    assert len(server.seen) == 3  # connection failures are retried
+    assert len(server.requests) == 3  # connection failures are retried
 
 
 def test_server_down_validate_credentials_raises(ollama_ai) -> None:

@@ -41,7 +41,7 @@ def show(*capabilities: str, arch: str = "llama", context: int | None = 131072) 
 def test_listing_from_tags(ollama, wire) -> None:
     driver, server = ollama(wire.ok(TAGS))
     models = driver.get_available_models()
-    assert server.seen[0].url.path == "/api/tags" and len(server.seen) == 1
+    assert server.requests[0].url.path == "/api/tags" and len(server.requests) == 1
     assert [m.id for m in models] == ["llama3.2:latest", "nomic-embed-text:latest", "me/tuned:7b"]
     llama = models[0]
     assert llama.kind is ModelKind.UNKNOWN  # tags alone does not say
@@ -63,7 +63,7 @@ async def test_async_listing(ollama, wire) -> None:
 def test_show_model_reads_capabilities_and_context(ollama, wire) -> None:
     driver, server = ollama(wire.ok(show("completion", "tools", "thinking")))
     info = show_model(driver, "qwen3:8b")
-    assert server.seen[0].url.path == "/api/show"
+    assert server.requests[0].url.path == "/api/show"
     assert server.bodies[0] == {"model": "qwen3:8b"}
     assert info.id == "qwen3:8b" and info.kind is ModelKind.CHAT
     assert info.context_length == 131072
@@ -76,7 +76,7 @@ def test_detailed_models_merges_tags_and_show(ollama, wire) -> None:
                             wire.ok(show("embedding", arch="nomic-bert", context=2048)),
                             wire.ok(show("completion", "tools", context=None)))
     models = detailed_models(driver)
-    assert [r.url.path for r in server.seen] == ["/api/tags"] + ["/api/show"] * 3
+    assert [r.url.path for r in server.requests] == ["/api/tags"] + ["/api/show"] * 3
     assert [b["model"] for b in server.bodies[1:]] == [m.id for m in models]
     llama, embed, tuned = models
     assert (llama.kind, llama.context_length, llama.capabilities.vision) == (
@@ -102,13 +102,13 @@ def test_running_models_and_version(ollama, wire) -> None:
     (running,) = running_models(driver)
     assert (running.id, running.context_length) == ("gemma3:4b", 4096)
     assert server_version(driver) == "0.12.6"
-    assert [r.url.path for r in server.seen] == ["/api/ps", "/api/version"]
+    assert [r.url.path for r in server.requests] == ["/api/ps", "/api/version"]
 
 
 def test_validate_credentials_checks_the_server_is_up(ollama, wire) -> None:
     driver, server = ollama(wire.ok({"version": "0.12.6"}))
     assert driver.validate_credentials() is True
-    assert (server.seen[0].method, server.seen[0].url.path) == ("GET", "/api/version")
+    assert (server.requests[0].method, server.requests[0].url.path) == ("GET", "/api/version")
 
 
 async def test_async_validate_credentials(ollama, wire) -> None:

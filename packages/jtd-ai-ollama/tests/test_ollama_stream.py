@@ -6,21 +6,7 @@ import httpx
 import pytest
 
 from jtd_ai import FinishReason, StreamInterruptedError, TokenUsage
-
-
-class Reset(httpx.SyncByteStream, httpx.AsyncByteStream):
-    """A body that sends ``data`` and then breaks like a reset connection."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        yield self.data
-        raise httpx.ReadError("connection reset by peer")
-
-    async def __aiter__(self):  # type: ignore[no-untyped-def]
-        yield self.data
-        raise httpx.ReadError("connection reset by peer")
+from jtd_ai.testing import BrokenStream
 
 
 def test_stream_request_and_chunks(ollama, wire) -> None:
@@ -30,7 +16,7 @@ def test_stream_request_and_chunks(ollama, wire) -> None:
     stream = driver.stream("capital of France?")
     assert [c.delta for c in stream] == [" The", " capital", ""]
     assert server.bodies[0]["stream"] is True
-    assert server.seen[0].url.path == "/api/chat"
+    assert server.requests[0].url.path == "/api/chat"
     reply = stream.response
     assert reply is not None
     assert reply.content == " The capital"
@@ -75,7 +61,7 @@ def test_stream_without_the_done_line_is_interrupted(ollama, wire) -> None:
 
 
 def test_connection_reset_mid_stream(ollama, wire) -> None:
-    driver, _ = ollama(httpx.Response(200, stream=Reset(wire.ndjson(wire.line("par"))),
+    driver, _ = ollama(httpx.Response(200, stream=BrokenStream(wire.ndjson(wire.line("par"))),
                                       headers={"content-type": "application/x-ndjson"}))
     with pytest.raises(StreamInterruptedError) as info:
         list(driver.stream("x"))

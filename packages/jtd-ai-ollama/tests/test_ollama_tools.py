@@ -36,7 +36,7 @@ def test_tool_choice_none_sends_no_tools_and_forcing_is_refused(ollama, wire) ->
     for choice in ("required", "get_weather"):
         with pytest.raises(ValidationError, match="cannot force"):
             driver.send_message("x", tools=[WEATHER], tool_choice=choice)
-    assert len(server.seen) == 1
+    assert len(server.requests) == 1
 
 
 def test_tool_calls_in_a_reply_old_and_new_servers(ollama, wire) -> None:

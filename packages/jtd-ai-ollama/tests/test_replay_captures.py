@@ -38,6 +38,7 @@ from jtd_ai import (
     Tool,
     ToolCall,
 )
+from jtd_ai.testing import CaptureFolder, error_status
 from jtd_ai.wire import HttpResponse
 from jtd_ai_ollama.callids import make_call_id
 
@@ -64,26 +65,17 @@ def kind_of(path: Path) -> str | None:
     return next((kind for pattern, kind in rules if re.fullmatch(pattern, path.name)), None)
 
 
-def files(folder: Path, kind: str) -> list[Path]:
-    found = sorted(p for p in folder.rglob("*") if p.is_file() and kind_of(p) == kind)
-    if not found:
-        pytest.skip(f"no {kind} captures in {folder}")
-    return found
-
-
 @pytest.fixture
-def folder(captures) -> Path:
-    return captures("ollama")
+def folder(captures) -> CaptureFolder:
+    return CaptureFolder(captures("ollama"), kind_of, recursive=True, skip_empty_kinds=True)
 
 
 def test_every_capture_is_known(folder) -> None:
-    unknown = [str(p.relative_to(folder)) for p in sorted(folder.rglob("*"))
-               if p.is_file() and kind_of(p) is None]
-    assert not unknown, f"captures this replay test does not know how to use: {unknown}"
+    folder.check_every_file_is_known()
 
 
 def test_openai_compatible_captures_are_out_of_scope(folder) -> None:
-    names = [p.name for p in files(folder, "openai_compat")]
+    names = [p.name for p in folder.files("openai_compat")]
     pytest.skip(f"/v1 (OpenAI-compatible) captures are for the openai driver, not this native "
                 f"one: {', '.join(names)}")
 
@@ -158,7 +150,7 @@ def normalise(built: dict[str, Any], captured: dict[str, Any]) -> tuple[dict, di
 
 def test_chat_requests_match_what_the_driver_builds(folder, ollama) -> None:
     driver, _ = ollama()
-    for path in files(folder, "chat_request"):
+    for path in folder.files("chat_request"):
         captured = json.loads(path.read_text())
         request, stream = request_from_wire(captured)
         built = driver.protocol.chat_request(request, stream=stream)
@@ -170,7 +162,7 @@ def test_chat_requests_match_what_the_driver_builds(folder, ollama) -> None:
 
 def test_show_requests(folder, ollama) -> None:
     driver, _ = ollama()
-    for path in files(folder, "show_request"):
+    for path in folder.files("show_request"):
         captured = json.loads(path.read_text())
         built = driver.protocol.show_request(captured["model"])
         assert (built.method, built.path, built.json) == ("POST", "/api/show", captured)
@@ -223,7 +215,7 @@ def check_outcome(name: str, expected: dict[str, Any], run: Any) -> None:
 
 
 def test_chat_responses(folder, ollama) -> None:
-    for path in files(folder, "chat_response"):
+    for path in folder.files("chat_response"):
         data = json.loads(path.read_text())
         driver, _ = ollama(httpx.Response(200, content=path.read_bytes(),
                                           headers={"content-type": "application/json"}))
@@ -233,17 +225,14 @@ def test_chat_responses(folder, ollama) -> None:
 
 
 def test_ndjson_streams(folder, ollama) -> None:
-    for path in files(folder, "stream"):
+    for path in folder.files("stream"):
         raw = path.read_bytes()
         lines = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
         driver, _ = ollama(httpx.Response(200, content=raw,
                                           headers={"content-type": "application/x-ndjson"}))
 
         def run(d=driver):  # type: ignore[no-untyped-def]
-            stream = d.stream("replay")
-            for _ in stream:
-                pass
-            return stream.response
+            return d.stream_message("replay", lambda chunk: None)
 
         check_outcome(path.name, expected_from_lines(lines), run)
 
@@ -266,8 +255,8 @@ def expected_error(status: int) -> type[AIError]:
 
 
 def test_errors(folder, ollama) -> None:
-    for path in files(folder, "error"):
-        status = int(re.match(r"error_(\d{3})", path.name).group(1))
+    for path in folder.files("error"):
+        status = error_status(path.name)
         body = json.loads(path.read_text())
         driver, server = ollama(httpx.Response(status, content=path.read_bytes()),
                                 retry_attempts=1)
@@ -281,14 +270,14 @@ def test_errors(folder, ollama) -> None:
         model = re.search(r"model ['\"]([^'\"]+)['\"]", body["error"])
         if wanted is ModelNotFoundError and model:
             assert f"ollama pull {model.group(1)}" in str(error), path.name
-        assert len(server.seen) == 1
+        assert len(server.requests) == 1
 
 
 # -- models ----------------------------------------------------------------------------------
 
 
 def test_tags_listings(folder, ollama) -> None:
-    for path in files(folder, "tags"):
+    for path in folder.files("tags"):
         data = json.loads(path.read_text())
         driver, _ = ollama(httpx.Response(200, content=path.read_bytes()))
         models = driver.get_available_models()
@@ -301,7 +290,7 @@ def test_tags_listings(folder, ollama) -> None:
 
 def test_show_responses(folder, ollama) -> None:
     driver, _ = ollama()
-    for path in files(folder, "show_response"):
+    for path in folder.files("show_response"):
         data = json.loads(path.read_text())
         info = driver.protocol.parse_show(HttpResponse(200, {}, path.read_bytes()), "replayed")
         capabilities = set(data.get("capabilities") or [])
@@ -316,7 +305,7 @@ def test_show_responses(folder, ollama) -> None:
 
 def test_running_models(folder, ollama) -> None:
     driver, _ = ollama()
-    for path in files(folder, "ps"):
+    for path in folder.files("ps"):
         data = json.loads(path.read_text())
         running = driver.protocol.parse_running(HttpResponse(200, {}, path.read_bytes()))
         assert [(m.id, m.context_length) for m in running] == [
@@ -324,10 +313,10 @@ def test_running_models(folder, ollama) -> None:
 
 
 def test_versions(folder, ollama) -> None:
-    for path in files(folder, "version"):
+    for path in folder.files("version"):
         data = json.loads(path.read_text())
         driver, server = ollama(httpx.Response(200, content=path.read_bytes()))
         assert driver.validate_credentials() is True
         assert driver.protocol.parse_version(
             HttpResponse(200, {}, path.read_bytes())) == data["version"]
-        assert server.seen[0].url.path == "/api/version"
+        assert server.requests[0].url.path == "/api/version"

@@ -20,6 +20,12 @@ def key() -> str:
     return KEY
 
 
+@pytest.fixture(params=["sync", "async"])
+def mode(request: pytest.FixtureRequest) -> str:
+    """Each test taking ``mode`` runs twice: ``"sync"`` and ``"async"``."""
+    return str(request.param)
+
+
 @pytest.fixture
 def openai_driver() -> Iterator[Callable[..., Driver]]:
     """``openai_driver(transport, **provider_settings)``: the ``openai`` provider of an

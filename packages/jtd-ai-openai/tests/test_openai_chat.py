@@ -6,7 +6,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from core_helpers import Scripted
 
 from jtd_ai import (
     FinishReason,
@@ -18,6 +17,7 @@ from jtd_ai import (
     TokenUsage,
     ToolCall,
 )
+from jtd_ai.testing import ScriptedTransport
 from jtd_ai_openai.testing import completion, error_body, tool_call, usage
 
 HEADERS = {"x-request-id": "req_abc", "x-ratelimit-limit-requests": "500",
@@ -32,15 +32,10 @@ async def send(driver, mode: str, prompt: str = "hi", **options):
     return await driver.asend_message(prompt, **options)
 
 
-@pytest.fixture(params=["sync", "async"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 async def test_reply_with_usage_cost_and_headers(openai_driver, mode: str) -> None:
     reply_body = completion("Olá!", model="gpt-4o-mini-2024-07-18",
                             usage=usage(1200, 300, cached=1000, reasoning=100))
-    driver = openai_driver(Scripted(httpx.Response(200, json=reply_body, headers=HEADERS)))
+    driver = openai_driver(ScriptedTransport(httpx.Response(200, json=reply_body, headers=HEADERS)))
     reply = await send(driver, mode, "Say hi in Portuguese")
     assert reply.content == "Olá!"
     assert reply.model == "gpt-4o-mini-2024-07-18"
@@ -62,7 +57,7 @@ async def test_tool_calls_are_kept_raw_and_parsed_lazily(openai_driver, mode: st
         tool_call("call_a", "add", '{"a": 2, "b": 3}'),
         tool_call("call_b", "weather", '{"city": "Rome'),  # the model produced bad JSON
     ], usage=usage(61, 16))
-    driver = openai_driver(Scripted(httpx.Response(200, json=reply_body)))
+    driver = openai_driver(ScriptedTransport(httpx.Response(200, json=reply_body)))
     reply = await send(driver, mode)
     assert reply.content == ""
     assert reply.finish_reason is FinishReason.TOOL_CALLS
@@ -76,7 +71,7 @@ async def test_tool_calls_are_kept_raw_and_parsed_lazily(openai_driver, mode: st
 
 async def test_refusal(openai_driver, mode: str) -> None:
     reply_body = completion(None, refusal="I can't help with that.", usage=usage(10, 6))
-    reply = await send(openai_driver(Scripted(httpx.Response(200, json=reply_body))), mode)
+    reply = await send(openai_driver(ScriptedTransport(httpx.Response(200, json=reply_body))), mode)
     assert reply.refusal == "I can't help with that."
     assert reply.content == ""
 
@@ -88,21 +83,23 @@ async def test_refusal(openai_driver, mode: str) -> None:
 ])
 def test_finish_reasons(openai_driver, wire: str | None, ours: FinishReason | None) -> None:
     reply_body = completion("x", finish_reason=wire)
-    reply = openai_driver(Scripted(httpx.Response(200, json=reply_body))).send_message("hi")
+    driver = openai_driver(ScriptedTransport(httpx.Response(200, json=reply_body)))
+    reply = driver.send_message("hi")
     assert reply.finish_reason == ours
 
 
 def test_usage_without_details_as_older_replies_send_it(openai_driver) -> None:
     reply_body = completion("x")
     reply_body["usage"] = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
-    reply = openai_driver(Scripted(httpx.Response(200, json=reply_body))).send_message("hi")
+    driver = openai_driver(ScriptedTransport(httpx.Response(200, json=reply_body)))
+    reply = driver.send_message("hi")
     assert reply.usage == TokenUsage(9, 4)
 
 
 def test_a_missing_required_field_is_named(openai_driver) -> None:
     reply_body = completion("x")
     del reply_body["model"]
-    driver = openai_driver(Scripted(httpx.Response(200, json=reply_body)))
+    driver = openai_driver(ScriptedTransport(httpx.Response(200, json=reply_body)))
     with pytest.raises(MalformedResponseError, match=r"\$\.model"):
         driver.send_message("hi")
 
@@ -110,13 +107,13 @@ def test_a_missing_required_field_is_named(openai_driver) -> None:
 def test_a_reply_without_choices_is_malformed(openai_driver) -> None:
     reply_body = completion("x")
     reply_body["choices"] = []
-    driver = openai_driver(Scripted(httpx.Response(200, json=reply_body)))
+    driver = openai_driver(ScriptedTransport(httpx.Response(200, json=reply_body)))
     with pytest.raises(MalformedResponseError, match="without choices"):
         driver.send_message("hi")
 
 
 def test_a_body_that_is_not_json_is_malformed(openai_driver) -> None:
-    driver = openai_driver(Scripted(httpx.Response(200, content=b"<html>gateway</html>")))
+    driver = openai_driver(ScriptedTransport(httpx.Response(200, content=b"<html>gateway</html>")))
     with pytest.raises(MalformedResponseError, match="not valid JSON"):
         driver.send_message("hi")
 
@@ -124,7 +121,7 @@ def test_a_body_that_is_not_json_is_malformed(openai_driver) -> None:
 def test_an_error_object_in_a_200_reply_is_typed(openai_driver) -> None:
     bodies = [error_body("overloaded", type="server_error"),
               error_body("bad key", code="invalid_api_key")]
-    driver = openai_driver(Scripted(*[httpx.Response(200, json=b) for b in bodies]))
+    driver = openai_driver(ScriptedTransport(*[httpx.Response(200, json=b) for b in bodies]))
     with pytest.raises(ProviderUnavailableError, match="overloaded"):
         driver.send_message("hi")
     with pytest.raises(InvalidCredentialsError, match="bad key"):
@@ -132,8 +129,8 @@ def test_an_error_object_in_a_200_reply_is_typed(openai_driver) -> None:
 
 
 def test_conversation_keeps_the_assistant_turn(openai_driver) -> None:
-    transport = Scripted(httpx.Response(200, json=completion("4")),
-                         httpx.Response(200, json=completion("8")))
+    transport = ScriptedTransport(httpx.Response(200, json=completion("4")),
+                                  httpx.Response(200, json=completion("8")))
     driver = openai_driver(transport)
     first = driver.send_message([Message.user("2+2?")])
     driver.send_message([Message.user("2+2?"), first.to_message(),
@@ -145,6 +142,7 @@ def test_conversation_keeps_the_assistant_turn(openai_driver) -> None:
 def test_thinking_text_of_compatible_servers(openai_driver, field: str) -> None:
     # DeepSeek and xAI name it reasoning_content; Ollama's /v1 and others name it reasoning.
     reply_body = completion("Paris", model="qwen3:0.6b", **{field: "The capital is Paris."})
-    reply = openai_driver(Scripted(httpx.Response(200, json=reply_body))).send_message("hi")
+    driver = openai_driver(ScriptedTransport(httpx.Response(200, json=reply_body)))
+    reply = driver.send_message("hi")
     assert reply.reasoning == "The capital is Paris."
     assert reply.content == "Paris"

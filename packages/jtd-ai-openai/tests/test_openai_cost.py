@@ -6,15 +6,15 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from core_helpers import Scripted
 
 from jtd_ai import PricingUnknownError, TokenUsage
+from jtd_ai.testing import ScriptedTransport
 from jtd_ai_openai.model_table import OPENAI_MODELS
 from jtd_ai_openai.price_table import OPENAI_PRICES
 
 
 def test_cost_with_cached_and_reasoning_tokens(openai_driver) -> None:
-    driver = openai_driver(Scripted())
+    driver = openai_driver(ScriptedTransport())
     usage = TokenUsage(input_tokens=10_000, output_tokens=2_000, cached_input_tokens=4_000,
                        reasoning_tokens=1_500)
     # gpt-5: $1.25 input, $0.125 cached input, $10.00 output (reasoning is output).
@@ -25,7 +25,7 @@ def test_cost_with_cached_and_reasoning_tokens(openai_driver) -> None:
 
 
 def test_cost_above_the_long_prompt_tier(openai_driver) -> None:
-    driver = openai_driver(Scripted())
+    driver = openai_driver(ScriptedTransport())
     usage = TokenUsage(input_tokens=300_000, output_tokens=1_000, cached_input_tokens=100_000)
     # gpt-5.4 over 272K input tokens: $5.00 input, $0.50 cached, $22.50 output.
     # 200,000 x 5 = 1,000,000; 100,000 x 0.5 = 50,000; 1,000 x 22.5 = 22,500
@@ -33,7 +33,7 @@ def test_cost_above_the_long_prompt_tier(openai_driver) -> None:
 
 
 def test_cost_uses_the_default_model_and_config_overrides(openai_driver) -> None:
-    driver = openai_driver(Scripted(), prices={"gpt-4o-mini": {"input": 1, "output": 2}})
+    driver = openai_driver(ScriptedTransport(), prices={"gpt-4o-mini": {"input": 1, "output": 2}})
     # 1,000 x $1 + 500 x $2 per million: the override has no cached rate, so cached input
     # is billed at the input rate.
     usage = TokenUsage(input_tokens=1_000, output_tokens=500, cached_input_tokens=200)
@@ -42,7 +42,7 @@ def test_cost_uses_the_default_model_and_config_overrides(openai_driver) -> None
 
 def test_unknown_model_has_no_price(openai_driver) -> None:
     with pytest.raises(PricingUnknownError, match="gpt-99"):
-        openai_driver(Scripted()).calculate_cost(TokenUsage(1, 1), "gpt-99")
+        openai_driver(ScriptedTransport()).calculate_cost(TokenUsage(1, 1), "gpt-99")
 
 
 def test_tables_are_dated_and_consistent() -> None:

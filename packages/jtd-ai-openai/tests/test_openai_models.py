@@ -6,9 +6,9 @@ import datetime as dt
 
 import httpx
 import pytest
-from core_helpers import Scripted
 
 from jtd_ai import Capabilities, ModelKind, ProviderUnavailableError, RateLimitInfo
+from jtd_ai.testing import ScriptedTransport
 from jtd_ai_openai.ratelimit import parse_duration, rate_limit_info
 from jtd_ai_openai.testing import error_body
 
@@ -28,15 +28,10 @@ async def list_models(driver, mode: str):
     return await driver.aget_available_models()
 
 
-@pytest.fixture(params=["sync", "async"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 async def test_listing_fills_in_known_models_only(openai_driver, mode: str) -> None:
-    transport = Scripted(httpx.Response(200, json=LISTING))
+    transport = ScriptedTransport(httpx.Response(200, json=LISTING))
     models = await list_models(openai_driver(transport), mode)
-    assert transport.seen[0].url.path == "/v1/models"
+    assert transport.requests[0].url.path == "/v1/models"
     known, new, embedding = models
     assert known.id == "gpt-4o-mini-2024-07-18"
     assert known.kind is ModelKind.CHAT
@@ -55,17 +50,17 @@ async def test_listing_fills_in_known_models_only(openai_driver, mode: str) -> N
 
 
 def test_listing_follows_has_more(openai_driver) -> None:
-    transport = Scripted(
+    transport = ScriptedTransport(
         httpx.Response(200, json={"data": [{"id": "a"}], "has_more": True, "last_id": "a"}),
         httpx.Response(200, json={"data": [{"id": "b"}], "has_more": False}),
     )
     assert [m.id for m in openai_driver(transport).get_available_models()] == ["a", "b"]
-    assert transport.seen[1].url.params["after"] == "a"
+    assert transport.requests[1].url.params["after"] == "a"
 
 
 async def test_validate_credentials(openai_driver, mode: str) -> None:
-    good = Scripted(httpx.Response(200, json={"object": "list", "data": []}))
-    bad = Scripted(httpx.Response(401, json=error_body("Incorrect API key provided",
+    good = ScriptedTransport(httpx.Response(200, json={"object": "list", "data": []}))
+    bad = ScriptedTransport(httpx.Response(401, json=error_body("Incorrect API key provided",
                                                        code="invalid_api_key")))
     if mode == "sync":
         assert openai_driver(good).validate_credentials() is True
@@ -73,12 +68,12 @@ async def test_validate_credentials(openai_driver, mode: str) -> None:
     else:
         assert await openai_driver(good).avalidate_credentials() is True
         assert await openai_driver(bad).avalidate_credentials() is False
-    assert good.seen[0].url.path == "/v1/models"
-    assert len(bad.seen) == 1
+    assert good.requests[0].url.path == "/v1/models"
+    assert len(bad.requests) == 1
 
 
 async def test_validate_credentials_raises_when_unreachable(openai_driver, mode: str) -> None:
-    transport = Scripted(*[httpx.ConnectError("connection refused") for _ in range(3)])
+    transport = ScriptedTransport(*[httpx.ConnectError("connection refused") for _ in range(3)])
     driver = openai_driver(transport)
     with pytest.raises(ProviderUnavailableError, match="could not connect"):
         if mode == "sync":
@@ -88,7 +83,7 @@ async def test_validate_credentials_raises_when_unreachable(openai_driver, mode:
 
 
 def test_driver_and_model_capabilities(openai_driver) -> None:
-    driver = openai_driver(Scripted())
+    driver = openai_driver(ScriptedTransport())
     assert driver.supports_streaming() is True
     assert driver.get_capabilities().tools is True
     assert driver.get_capabilities("o3-mini").vision is False

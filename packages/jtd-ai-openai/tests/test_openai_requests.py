@@ -6,7 +6,6 @@ import json
 
 import httpx
 import pytest
-from core_helpers import Scripted
 
 from jtd_ai import (
     ChatRequest,
@@ -18,6 +17,7 @@ from jtd_ai import (
     ToolCall,
     ValidationError,
 )
+from jtd_ai.testing import ScriptedTransport
 from jtd_ai_openai.testing import completion
 
 WEATHER = Tool("weather", "Get the weather", {"type": "object",
@@ -149,11 +149,11 @@ def test_stream_asks_for_usage_and_merges_stream_options(protocol) -> None:
 
 
 def test_headers_path_and_query_on_the_wire(openai_driver, key: str) -> None:
-    transport = Scripted(httpx.Response(200, json=completion("ok")))
+    transport = ScriptedTransport(httpx.Response(200, json=completion("ok")))
     driver = openai_driver(transport, organization="org-1", project="proj_2",
                            base_url="https://proxy.example/openai/v1", api_version="2025-04-01")
     driver.send_message("hi")
-    sent = transport.seen[0]
+    sent = transport.requests[0]
     assert sent.url.path == "/openai/v1/chat/completions"
     assert sent.url.params["api-version"] == "2025-04-01"
     assert sent.headers["authorization"] == f"Bearer {key}"
@@ -163,10 +163,10 @@ def test_headers_path_and_query_on_the_wire(openai_driver, key: str) -> None:
 
 
 def test_auth_header_option_sends_the_key_raw(openai_driver, key: str) -> None:
-    transport = Scripted(httpx.Response(200, json=completion("ok")))
+    transport = ScriptedTransport(httpx.Response(200, json=completion("ok")))
     openai_driver(transport, auth_header="api-key").send_message("hi")
-    assert transport.seen[0].headers["api-key"] == key
-    assert "authorization" not in transport.seen[0].headers
+    assert transport.requests[0].headers["api-key"] == key
+    assert "authorization" not in transport.requests[0].headers
 
 
 @pytest.mark.parametrize(("option", "value"), [

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from core_helpers import BrokenStream, Scripted
 
 from jtd_ai import (
     FinishReason,
@@ -17,6 +16,7 @@ from jtd_ai import (
     ToolCall,
     ToolCallDelta,
 )
+from jtd_ai.testing import BrokenStream, ScriptedTransport
 from jtd_ai_openai.testing import chunk, completion, error_body, sse, tool_call, usage
 
 SSE = {"content-type": "text/event-stream; charset=utf-8", "x-request-id": "req_s1"}
@@ -37,11 +37,6 @@ async def run(driver, mode: str, prompt: str = "hi"):
     return chunks, stream.response
 
 
-@pytest.fixture(params=["sync", "async"])
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 def same_reply(a, b) -> None:
     fields = ("content", "tool_calls", "usage", "finish_reason", "model", "request_id",
               "refusal", "cost")
@@ -59,8 +54,9 @@ TEXT_STREAM = sse(
 
 async def test_text_stream_equals_the_plain_reply(openai_driver, mode: str) -> None:
     plain = completion("Olá, mundo", usage=usage(20, 4, cached=8))
-    transport = Scripted(streamed(TEXT_STREAM),
-                         httpx.Response(200, json=plain, headers={"x-request-id": "req_s1"}))
+    transport = ScriptedTransport(streamed(TEXT_STREAM),
+                                  httpx.Response(200, json=plain,
+                                                 headers={"x-request-id": "req_s1"}))
     driver = openai_driver(transport)
     chunks, response = await run(driver, mode)
     assert [c.delta for c in chunks if c.delta] == ["Olá", ", mundo"]
@@ -91,8 +87,9 @@ async def test_tool_call_fragments_are_joined_by_index(openai_driver, mode: str)
     plain = completion(None, finish_reason="tool_calls", usage=usage(80, 40), tool_calls=[
         tool_call("call_a", "add", "{\"a\": 2, \"b\": 3}"),
         tool_call("call_m", "multiply", "{\"a\": 4}")])
-    transport = Scripted(streamed(PARALLEL_TOOLS),
-                         httpx.Response(200, json=plain, headers={"x-request-id": "req_s1"}))
+    transport = ScriptedTransport(streamed(PARALLEL_TOOLS),
+                                  httpx.Response(200, json=plain,
+                                                 headers={"x-request-id": "req_s1"}))
     driver = openai_driver(transport)
     chunks, response = await run(driver, mode)
     deltas = [d for c in chunks for d in c.tool_calls]
@@ -112,7 +109,7 @@ def test_tool_calls_without_index_are_told_apart_by_id(openai_driver) -> None:
         chunk({"tool_calls": [{"function": {"arguments": ": 1}"}}]}),
         chunk({}, finish_reason="tool_calls"),
     )
-    stream = openai_driver(Scripted(streamed(body))).stream("hi")
+    stream = openai_driver(ScriptedTransport(streamed(body))).stream("hi")
     list(stream)
     assert stream.response is not None
     assert stream.response.tool_calls == (ToolCall("c1", "a", "{}"),
@@ -122,7 +119,7 @@ def test_tool_calls_without_index_are_told_apart_by_id(openai_driver) -> None:
 async def test_streamed_refusal(openai_driver, mode: str) -> None:
     body = sse(chunk({"role": "assistant", "refusal": ""}), chunk({"refusal": "I can't "}),
                chunk({"refusal": "help."}), chunk({}, finish_reason="stop"))
-    _, response = await run(openai_driver(Scripted(streamed(body))), mode)
+    _, response = await run(openai_driver(ScriptedTransport(streamed(body))), mode)
     assert response is not None
     assert response.refusal == "I can't help."
     assert response.content == ""
@@ -132,12 +129,12 @@ async def test_streamed_refusal(openai_driver, mode: str) -> None:
 async def test_error_event_mid_stream_keeps_the_partial(openai_driver, mode: str) -> None:
     body = sse(chunk({"content": "Half an "}), chunk({"content": "answer"}),
                error_body("The server had an error", type="server_error"), done=False)
-    transport = Scripted(streamed(body))
+    transport = ScriptedTransport(streamed(body))
     with pytest.raises(ProviderUnavailableError, match="server had an error") as info:
         await run(openai_driver(transport), mode)
     assert info.value.partial is not None
     assert info.value.partial.content == "Half an answer"
-    assert len(transport.seen) == 1  # a chunk was delivered, so no retry
+    assert len(transport.requests) == 1  # a chunk was delivered, so no retry
 
 
 async def test_rate_limit_event_mid_stream(openai_driver, mode: str) -> None:
@@ -145,7 +142,7 @@ async def test_rate_limit_event_mid_stream(openai_driver, mode: str) -> None:
                error_body("Rate limit reached. Please try again in 1.5s.", type="requests",
                           code="rate_limit_exceeded"), done=False)
     with pytest.raises(RateLimitError) as info:
-        await run(openai_driver(Scripted(streamed(body))), mode)
+        await run(openai_driver(ScriptedTransport(streamed(body))), mode)
     assert info.value.retry_after == 1.5
     assert info.value.partial is not None and info.value.partial.content == "a"
 
@@ -154,7 +151,7 @@ def test_an_sse_error_event_without_an_error_object(openai_driver) -> None:
     body = sse(chunk({"content": "a"}), done=False) + (
         b'event: error\ndata: {"message": "upstream timed out", "code": "timeout"}\n\n')
     with pytest.raises(ProviderError, match="upstream timed out") as info:
-        list(openai_driver(Scripted(streamed(body))).stream("hi"))
+        list(openai_driver(ScriptedTransport(streamed(body))).stream("hi"))
     assert info.value.code == "timeout"
     assert info.value.partial is not None and info.value.partial.content == "a"
 
@@ -162,10 +159,10 @@ def test_an_sse_error_event_without_an_error_object(openai_driver) -> None:
 def test_error_event_before_any_chunk_is_retried(openai_driver) -> None:
     failing = sse(chunk({"role": "assistant", "content": ""}),
                   error_body("overloaded", type="server_error"), done=False)
-    transport = Scripted(streamed(failing), streamed(TEXT_STREAM))
+    transport = ScriptedTransport(streamed(failing), streamed(TEXT_STREAM))
     stream = openai_driver(transport).stream("hi")
     assert "".join(c.delta for c in stream) == "Olá, mundo"
-    assert len(transport.seen) == 2
+    assert len(transport.requests) == 2
 
 
 async def test_stream_without_done_is_interrupted(openai_driver, mode: str) -> None:
@@ -173,7 +170,7 @@ async def test_stream_without_done_is_interrupted(openai_driver, mode: str) -> N
                chunk({}, finish_reason="stop"), chunk(usage=usage(5, 2), choices=False),
                done=False)
     with pytest.raises(StreamInterruptedError, match=r"\[DONE\]") as info:
-        await run(openai_driver(Scripted(streamed(body))), mode)
+        await run(openai_driver(ScriptedTransport(streamed(body))), mode)
     partial = info.value.partial
     assert partial is not None
     assert partial.content == "cut off"
@@ -182,7 +179,7 @@ async def test_stream_without_done_is_interrupted(openai_driver, mode: str) -> N
 
 def test_connection_reset_mid_stream_keeps_the_partial(openai_driver) -> None:
     first = sse(chunk({"content": "so far"}), done=False)
-    transport = Scripted(httpx.Response(200, stream=BrokenStream(first), headers=SSE))
+    transport = ScriptedTransport(httpx.Response(200, stream=BrokenStream(first), headers=SSE))
     with pytest.raises(StreamInterruptedError) as info:
         list(openai_driver(transport).stream("hi"))
     assert info.value.partial is not None and info.value.partial.content == "so far"
@@ -191,12 +188,12 @@ def test_connection_reset_mid_stream_keeps_the_partial(openai_driver) -> None:
 def test_an_event_that_is_not_json(openai_driver) -> None:
     body = sse(chunk({"content": "ok "}), "{not json", done=False)
     with pytest.raises(MalformedResponseError, match="not JSON") as info:
-        list(openai_driver(Scripted(streamed(body))).stream("hi"))
+        list(openai_driver(ScriptedTransport(streamed(body))).stream("hi"))
     assert info.value.partial is not None and info.value.partial.content == "ok "
 
 
 def test_stream_message_calls_back_per_chunk(openai_driver) -> None:
     seen: list[str] = []
-    response = openai_driver(Scripted(streamed(TEXT_STREAM))).stream_message(
+    response = openai_driver(ScriptedTransport(streamed(TEXT_STREAM))).stream_message(
         "hi", lambda c: seen.append(c.delta))
     assert "".join(seen) == response.content == "Olá, mundo"

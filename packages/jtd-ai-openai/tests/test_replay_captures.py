@@ -12,7 +12,6 @@ Skipped as a whole when the captures folder is absent (see the ``captures`` fixt
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from jtd_ai import (
     ToolCall,
 )
 from jtd_ai.convert import structure_wire
+from jtd_ai.testing import CaptureFolder, error_status, sidecar_headers, sidecar_owner
 from jtd_ai.wire import HttpResponse
 from jtd_ai_openai.protocol import OpenAIProtocol
 from jtd_ai_openai.testing import replay_stream, request_from_body
@@ -54,10 +54,10 @@ PINNED: dict[str, dict[str, Any]] = {
 }
 
 
-def kind_of(name: str) -> str | None:
+def kind_of(path: Path) -> str | None:
     """Which replay a capture file gets, from its name; None for an unknown kind.
     (``v1_`` marks captures of another server's OpenAI-compatible ``/v1`` endpoints.)"""
-    name = name.removeprefix("v1_")
+    name = path.name.removeprefix("v1_")
     rules = [
         (name in NOT_CHAT, "not_chat"),
         (name.endswith(".headers.json"), "headers"),
@@ -72,26 +72,22 @@ def kind_of(name: str) -> str | None:
 
 
 @pytest.fixture
-def folder(captures: Callable[[str], Path]) -> Path:
-    return captures("openai")
+def folder(captures: Callable[[str], Path]) -> CaptureFolder:
+    return CaptureFolder(captures("openai"), kind_of)
 
 
 @pytest.fixture
-def compatible(captures: Callable[[str], Path]) -> Path:
+def compatible(captures: Callable[[str], Path]) -> CaptureFolder:
     """Ollama's OpenAI-compatible endpoint, which this driver serves as a further provider."""
     folder = captures("ollama") / "openai_compat"
     if not folder.is_dir():
         pytest.skip(f"no captures of an OpenAI-compatible server at {folder}")
-    return folder
+    return CaptureFolder(folder, kind_of)
 
 
 @pytest.fixture
 def protocol(protocol: Callable[..., OpenAIProtocol]) -> OpenAIProtocol:
     return protocol()
-
-
-def files(folder: Path, kind: str) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and kind_of(p.name) == kind)
 
 
 def a_request(model: str = "gpt-4o-mini") -> ChatRequest:
@@ -202,11 +198,7 @@ def expected_error(name: str, status: int) -> type[ProviderError]:
 
 
 def replay_error(protocol: OpenAIProtocol, path: Path) -> None:
-    match = re.match(r"(?:v1_)?error_(\d{3})", path.name)
-    assert match, f"{path.name}: error captures are named error_<status>..."
-    status = int(match.group(1))
-    sidecar = path.with_name(path.name.removesuffix(".json") + ".headers.json")
-    headers = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    status, headers = error_status(path.name.removeprefix("v1_")), sidecar_headers(path)
     error = protocol.parse_error(HttpResponse(status, headers, path.read_bytes()))
     wanted = expected_error(path.name, status)
     assert type(error) is wanted, (path.name, type(error))
@@ -223,8 +215,8 @@ def replay_error(protocol: OpenAIProtocol, path: Path) -> None:
 
 
 def replay_headers(protocol: OpenAIProtocol, path: Path) -> None:
-    owner = path.with_name(path.name.removesuffix(".headers.json") + ".json")
-    assert owner.exists() and kind_of(owner.name) == "error", path.name
+    owner = sidecar_owner(path)
+    assert owner.exists() and kind_of(owner) == "error", path.name
 
 
 def replay_models(protocol: OpenAIProtocol, path: Path) -> None:
@@ -255,27 +247,25 @@ REPLAYS: dict[str, Callable[[OpenAIProtocol, Path], None]] = {
 }
 
 
-def replay_folder(protocol: OpenAIProtocol, folder: Path, kind: str) -> None:
-    for path in files(folder, kind):
+def replay_folder(protocol: OpenAIProtocol, folder: CaptureFolder, kind: str) -> None:
+    for path in folder.files(kind):
         REPLAYS[kind](protocol, path)
 
 
-def test_every_capture_has_a_replay(folder: Path) -> None:
-    unknown = [p.name for p in folder.iterdir() if p.is_file() and kind_of(p.name) is None]
-    assert not unknown, f"captures this module cannot replay yet: {unknown}"
+def test_every_capture_has_a_replay(folder: CaptureFolder) -> None:
+    folder.check_every_file_is_known()
 
 
 @pytest.mark.parametrize("kind", list(REPLAYS))
-def test_openai_captures(folder: Path, protocol: OpenAIProtocol, kind: str) -> None:
+def test_openai_captures(folder: CaptureFolder, protocol: OpenAIProtocol, kind: str) -> None:
     replay_folder(protocol, folder, kind)
 
 
-def test_every_compatible_capture_has_a_replay(compatible: Path) -> None:
-    unknown = [p.name for p in compatible.iterdir() if p.is_file() and kind_of(p.name) is None]
-    assert not unknown, f"captures this module cannot replay yet: {unknown}"
+def test_every_compatible_capture_has_a_replay(compatible: CaptureFolder) -> None:
+    compatible.check_every_file_is_known()
 
 
 @pytest.mark.parametrize("kind", list(REPLAYS))
-def test_compatible_server_captures(compatible: Path, protocol: OpenAIProtocol,
+def test_compatible_server_captures(compatible: CaptureFolder, protocol: OpenAIProtocol,
                                     kind: str) -> None:
     replay_folder(protocol, compatible, kind)

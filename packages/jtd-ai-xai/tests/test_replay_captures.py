@@ -10,7 +10,6 @@ Skipped as a whole when the captures folder is absent (see the ``captures`` fixt
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +31,7 @@ from jtd_ai import (
     TokenUsage,
     ToolCall,
 )
+from jtd_ai.testing import CaptureFolder, error_status, sidecar_headers, sidecar_owner
 from jtd_ai.wire import HttpResponse
 from jtd_ai_openai.testing import replay_stream, request_from_body
 from jtd_ai_xai.protocol import XAIProtocol
@@ -50,8 +50,9 @@ PINNED: dict[str, dict[str, Any]] = {
 _TICKS_PER_DOLLAR = Decimal(10) ** 10
 
 
-def kind_of(name: str) -> str | None:
+def kind_of(path: Path) -> str | None:
     """Which replay a capture file gets, from its name; None for an unknown kind."""
+    name = path.name
     rules = [
         (name in NOT_CHAT, "not_chat"),
         (name.endswith(".headers.json"), "headers"),
@@ -68,8 +69,8 @@ def kind_of(name: str) -> str | None:
 
 
 @pytest.fixture
-def folder(captures: Callable[[str], Path]) -> Path:
-    return captures("xai")
+def folder(captures: Callable[[str], Path]) -> CaptureFolder:
+    return CaptureFolder(captures("xai"), kind_of)
 
 
 @pytest.fixture
@@ -77,10 +78,6 @@ def protocol() -> XAIProtocol:
     return XAIProtocol(ProviderConfig(name="xai", driver="xai", api_key="k-replay-1",
                                       api_key_env="XAI_API_KEY",
                                       base_url="https://api.x.ai/v1"))
-
-
-def files(folder: Path, kind: str) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and kind_of(p.name) == kind)
 
 
 def a_request() -> ChatRequest:
@@ -140,13 +137,12 @@ def check_pinned(name: str, response: Any) -> None:
 
 # -- the replays ----------------------------------------------------------------------------
 
-def test_every_capture_has_a_replay(folder: Path) -> None:
-    unknown = [p.name for p in folder.iterdir() if p.is_file() and kind_of(p.name) is None]
-    assert not unknown, f"captures this module cannot replay yet: {unknown}"
+def test_every_capture_has_a_replay(folder: CaptureFolder) -> None:
+    folder.check_every_file_is_known()
 
 
-def test_requests_are_what_we_build(folder: Path, protocol: XAIProtocol) -> None:
-    for path in files(folder, "request"):
+def test_requests_are_what_we_build(folder: CaptureFolder, protocol: XAIProtocol) -> None:
+    for path in folder.files("request"):
         recorded = json.loads(path.read_text())
         request, stream = request_from_body(recorded)
         for tool in recorded.get("tools", []):
@@ -156,8 +152,8 @@ def test_requests_are_what_we_build(folder: Path, protocol: XAIProtocol) -> None
         assert protocol.chat_request(request, stream=stream).json == recorded, path.name
 
 
-def test_replies_parse(folder: Path, protocol: XAIProtocol) -> None:
-    for path in files(folder, "response"):
+def test_replies_parse(folder: CaptureFolder, protocol: XAIProtocol) -> None:
+    for path in folder.files("response"):
         data = json.loads(path.read_bytes())
         reply = protocol.parse_chat(HttpResponse(200, {}, path.read_bytes()), a_request())
         message = data["choices"][0]["message"]
@@ -173,8 +169,8 @@ def test_replies_parse(folder: Path, protocol: XAIProtocol) -> None:
         check_pinned(path.name, reply)
 
 
-def test_streams_decode(folder: Path, protocol: XAIProtocol) -> None:
-    for path in files(folder, "stream"):
+def test_streams_decode(folder: CaptureFolder, protocol: XAIProtocol) -> None:
+    for path in folder.files("stream"):
         text = path.read_text(encoding="utf-8")
         expected = expected_from_stream(text)
         if not expected["done"]:
@@ -207,13 +203,9 @@ def expected_error(name: str, status: int, message: str) -> type[ProviderError]:
     return ProviderError
 
 
-def test_errors_are_typed(folder: Path, protocol: XAIProtocol) -> None:
-    for path in files(folder, "error"):
-        match = re.match(r"error_(\d{3})", path.name)
-        assert match, f"{path.name}: error captures are named error_<status>..."
-        status = int(match.group(1))
-        sidecar = path.with_name(path.name.removesuffix(".json") + ".headers.json")
-        headers = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+def test_errors_are_typed(folder: CaptureFolder, protocol: XAIProtocol) -> None:
+    for path in folder.files("error"):
+        status, headers = error_status(path.name), sidecar_headers(path)
         body = json.loads(path.read_bytes())
         error = protocol.parse_error(HttpResponse(status, headers, path.read_bytes()))
         wanted = expected_error(path.name, status, body["error"])
@@ -223,10 +215,10 @@ def test_errors_are_typed(folder: Path, protocol: XAIProtocol) -> None:
         assert error.retryable is (wanted in (RateLimitError, ProviderUnavailableError))
 
 
-def test_every_header_sidecar_belongs_to_an_error(folder: Path) -> None:
-    for path in files(folder, "headers"):
-        owner = path.with_name(path.name.removesuffix(".headers.json") + ".json")
-        assert owner.exists() and kind_of(owner.name) == "error", path.name
+def test_every_header_sidecar_belongs_to_an_error(folder: CaptureFolder) -> None:
+    for path in folder.files("headers"):
+        owner = sidecar_owner(path)
+        assert owner.exists() and kind_of(owner) == "error", path.name
 
 
 def listed(protocol: XAIProtocol, data: dict[str, Any]) -> list[Any]:
@@ -253,17 +245,17 @@ def check_listed(protocol: XAIProtocol, name: str, entries: list[dict[str, Any]]
             assert model.capabilities.vision is ("image" in entry["input_modalities"])
 
 
-def test_model_listings_parse(folder: Path, protocol: XAIProtocol) -> None:
-    for path in files(folder, "models"):
+def test_model_listings_parse(folder: CaptureFolder, protocol: XAIProtocol) -> None:
+    for path in folder.files("models"):
         data = json.loads(path.read_bytes())
         entries = data.get("models", data.get("data"))
         check_listed(protocol, path.name, entries, listed(protocol, data))
-    for path in files(folder, "model"):
+    for path in folder.files("model"):
         entry = json.loads(path.read_bytes())
         check_listed(protocol, path.name, [entry], listed(protocol, {"models": [entry]}))
 
 
-def test_captures_of_other_endpoints_are_what_we_say(folder: Path) -> None:
-    for path in files(folder, "not_chat"):
+def test_captures_of_other_endpoints_are_what_we_say(folder: CaptureFolder) -> None:
+    for path in folder.files("not_chat"):
         data = json.loads(path.read_bytes())
         assert "messages" not in data and "choices" not in data, (path.name, NOT_CHAT[path.name])

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from core_helpers import Scripted
 
 from jtd_ai import FinishReason, TokenUsage, ToolCall
+from jtd_ai.testing import ScriptedTransport
 from jtd_ai_openai.testing import chunk, completion, sse, tool_call, usage
 
 SSE = {"content-type": "text/event-stream"}
@@ -50,9 +50,9 @@ async def stream(driver, mode: str, prompt: str = "hi"):
 
 async def test_reply_counts_reasoning_as_output(xai_driver, mode: str, key: str) -> None:
     body = completion("Olá!", model="grok-4-fast-reasoning", usage=GROK_USAGE)
-    transport = Scripted(httpx.Response(200, json=body))
+    transport = ScriptedTransport(httpx.Response(200, json=body))
     reply = await send(xai_driver(transport), mode, max_tokens=4000)
-    sent = transport.seen[0]
+    sent = transport.requests[0]
     assert str(sent.url) == "https://api.x.ai/v1/chat/completions"
     assert sent.headers["authorization"] == f"Bearer {key}"
     assert transport.bodies[0]["model"] == "grok-4-1-fast-reasoning"
@@ -69,7 +69,7 @@ async def test_reply_counts_reasoning_as_output(xai_driver, mode: str, key: str)
 def test_reasoning_is_added_even_without_total_tokens(xai_driver) -> None:
     numbers = usage(10, 5, reasoning=20)
     del numbers["total_tokens"]
-    reply = xai_driver(Scripted(httpx.Response(200, json=completion("x", usage=numbers)))
+    reply = xai_driver(ScriptedTransport(httpx.Response(200, json=completion("x", usage=numbers)))
                        ).send_message("hi")
     assert reply.usage is not None and reply.usage.output_tokens == 25
 
@@ -87,8 +87,8 @@ async def test_thinking_text_plain_and_streamed_agree(xai_driver, mode: str) -> 
         xai_chunk({}, finish_reason="stop"),
         xai_chunk({}, usage=numbers, choices=False),
     ).replace(b"grok-4-fast-reasoning", b"grok-3-mini-high")
-    transport = Scripted(httpx.Response(200, content=body, headers=SSE),
-                         httpx.Response(200, json=plain))
+    transport = ScriptedTransport(httpx.Response(200, content=body, headers=SSE),
+                                  httpx.Response(200, json=plain))
     driver = xai_driver(transport)
     chunks, streamed = await stream(driver, mode)
     assert [c.reasoning for c in chunks if c.reasoning] == ["Six times", " seven."]
@@ -117,8 +117,8 @@ async def test_whole_tool_calls_in_one_chunk_each(xai_driver, mode: str) -> None
                        usage=usage(432, 68, reasoning=136, total=636), tool_calls=[
                            tool_call("call_1", "add", "{\"a\":2,\"b\":3}"),
                            tool_call("call_2", "multiply", "{\"a\":2}")])
-    transport = Scripted(httpx.Response(200, content=body, headers=SSE),
-                         httpx.Response(200, json=plain))
+    transport = ScriptedTransport(httpx.Response(200, content=body, headers=SSE),
+                                  httpx.Response(200, json=plain))
     driver = xai_driver(transport)
     _, streamed = await stream(driver, mode)
     reply = await send(driver, mode)
@@ -131,7 +131,7 @@ async def test_whole_tool_calls_in_one_chunk_each(xai_driver, mode: str) -> None
 
 @pytest.mark.parametrize("model", ["grok-4-0709", "grok-3-mini", "grok-code-fast-1"])
 def test_grok_models_take_max_tokens(xai_driver, model: str) -> None:
-    transport = Scripted(httpx.Response(200, json=completion("x", model=model)))
+    transport = ScriptedTransport(httpx.Response(200, json=completion("x", model=model)))
     xai_driver(transport).send_message("hi", model=model, max_tokens=5,
                                        extra={"reasoning_effort": "high"})
     assert transport.bodies[0]["max_tokens"] == 5

@@ -6,7 +6,6 @@ import json
 
 import httpx
 import pytest
-from core_helpers import Scripted
 
 from jtd_ai import (
     InvalidCredentialsError,
@@ -16,6 +15,7 @@ from jtd_ai import (
     QuotaExceededError,
     RateLimitError,
 )
+from jtd_ai.testing import ScriptedTransport
 from jtd_ai_openai.testing import completion
 
 # Written from xAI's documented shape: {"code": <gRPC status text>, "error": <message>}.
@@ -47,27 +47,28 @@ async def send(driver, mode: str):
 
 
 async def test_wrong_key_is_a_400(xai_driver, mode: str) -> None:
-    transport = Scripted(reply(400, BAD_KEY), ok())
+    transport = ScriptedTransport(reply(400, BAD_KEY), ok())
     with pytest.raises(InvalidCredentialsError, match="XAI_API_KEY") as info:
         await send(xai_driver(transport), mode)
     assert info.value.status == 400
     assert info.value.code == "Client specified an invalid argument"
-    assert len(transport.seen) == 1
+    assert len(transport.requests) == 1
 
 
 async def test_validate_credentials_reads_the_400(xai_driver, mode: str) -> None:
-    bad, good = Scripted(reply(400, BAD_KEY)), Scripted(reply(200, {"models": []}))
+    bad = ScriptedTransport(reply(400, BAD_KEY))
+    good = ScriptedTransport(reply(200, {"models": []}))
     if mode == "sync":
         assert xai_driver(bad).validate_credentials() is False
         assert xai_driver(good).validate_credentials() is True
     else:
         assert await xai_driver(bad).avalidate_credentials() is False
         assert await xai_driver(good).avalidate_credentials() is True
-    assert good.seen[0].url.path == "/v1/language-models"
+    assert good.requests[0].url.path == "/v1/language-models"
 
 
 async def test_validate_credentials_raises_when_unreachable(xai_driver, mode: str) -> None:
-    transport = Scripted(*[httpx.ConnectError("refused") for _ in range(3)])
+    transport = ScriptedTransport(*[httpx.ConnectError("refused") for _ in range(3)])
     with pytest.raises(ProviderUnavailableError):
         if mode == "sync":
             xai_driver(transport).validate_credentials()
@@ -76,30 +77,30 @@ async def test_validate_credentials_raises_when_unreachable(xai_driver, mode: st
 
 
 def test_other_invalid_arguments_stay_plain(xai_driver) -> None:
-    transport = Scripted(reply(400, BAD_FIELD), ok())
+    transport = ScriptedTransport(reply(400, BAD_FIELD), ok())
     with pytest.raises(ProviderError, match="temperature must be") as info:
         xai_driver(transport).send_message("hi")
     assert type(info.value) is ProviderError
-    assert len(transport.seen) == 1
+    assert len(transport.requests) == 1
 
 
 async def test_unknown_model(xai_driver, mode: str) -> None:
     with pytest.raises(ModelNotFoundError, match="grok-0"):
-        await send(xai_driver(Scripted(reply(404, NO_MODEL))), mode)
+        await send(xai_driver(ScriptedTransport(reply(404, NO_MODEL))), mode)
 
 
 async def test_out_of_credits_is_not_retried(xai_driver, mode: str) -> None:
-    transport = Scripted(reply(429, NO_CREDITS), ok())
+    transport = ScriptedTransport(reply(429, NO_CREDITS), ok())
     with pytest.raises(QuotaExceededError, match="retrying will not help"):
         await send(xai_driver(transport), mode)
-    assert len(transport.seen) == 1
+    assert len(transport.requests) == 1
 
 
 async def test_rate_limit_is_retried(xai_driver, mode: str) -> None:
-    transport = Scripted(reply(429, TOO_FAST, **{"retry-after": "1"}), ok())
+    transport = ScriptedTransport(reply(429, TOO_FAST, **{"retry-after": "1"}), ok())
     assert (await send(xai_driver(transport), mode)).content == "fine"
-    assert len(transport.seen) == 2
-    exhausted = Scripted(*[reply(429, TOO_FAST) for _ in range(3)])
+    assert len(transport.requests) == 2
+    exhausted = ScriptedTransport(*[reply(429, TOO_FAST) for _ in range(3)])
     with pytest.raises(RateLimitError) as info:
         await send(xai_driver(exhausted), mode)
     assert type(info.value) is RateLimitError
@@ -107,21 +108,21 @@ async def test_rate_limit_is_retried(xai_driver, mode: str) -> None:
 
 async def test_server_errors_are_retried_then_reported(xai_driver, mode: str) -> None:
     down = {"code": "Internal error", "error": "Service temporarily unavailable"}
-    transport = Scripted(reply(500, down), reply(503, down), ok())
+    transport = ScriptedTransport(reply(500, down), reply(503, down), ok())
     assert (await send(xai_driver(transport), mode)).content == "fine"
-    failing = Scripted(*[reply(503, down) for _ in range(3)])
+    failing = ScriptedTransport(*[reply(503, down) for _ in range(3)])
     with pytest.raises(ProviderUnavailableError, match="temporarily unavailable"):
         await send(xai_driver(failing), mode)
-    assert len(failing.seen) == 3
+    assert len(failing.requests) == 3
 
 
 async def test_the_key_never_shows(xai_driver, key: str) -> None:
     echoed = dict(BAD_KEY, error=f"Incorrect API key provided: {key}.")
-    transport = Scripted(httpx.Response(400, content=json.dumps(echoed).encode()))
+    transport = ScriptedTransport(httpx.Response(400, content=json.dumps(echoed).encode()))
     driver = xai_driver(transport)
     with pytest.raises(InvalidCredentialsError) as info:
         await driver.asend_message("hi")
     error = info.value
     for text in (str(error), repr(error), error.message, error.body_excerpt or "",
-                 repr(driver), repr(driver.config), str(transport.seen[0].url)):
+                 repr(driver), repr(driver.config), str(transport.requests[0].url)):
         assert key not in text

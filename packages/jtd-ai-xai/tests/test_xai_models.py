@@ -6,9 +6,9 @@ import datetime as dt
 from decimal import Decimal
 
 import httpx
-from core_helpers import Scripted
 
 from jtd_ai import Capabilities, ModelKind, TokenUsage
+from jtd_ai.testing import ScriptedTransport
 from jtd_ai_openai.testing import completion, usage
 from jtd_ai_xai.tables import XAI_MODELS, XAI_PRICES
 
@@ -33,9 +33,9 @@ DATE = {"date": "Tue, 24 Nov 2026 08:00:00 GMT"}
 
 
 def test_listing_reads_models_and_their_prices(xai_driver) -> None:
-    transport = Scripted(httpx.Response(200, json=LISTING, headers=DATE))
+    transport = ScriptedTransport(httpx.Response(200, json=LISTING, headers=DATE))
     grok3, preview, imagine = xai_driver(transport).get_available_models()
-    assert transport.seen[0].url.path == "/v1/language-models"
+    assert transport.requests[0].url.path == "/v1/language-models"
     assert (grok3.id, grok3.kind, grok3.context_length) == ("grok-3", ModelKind.CHAT, 131_072)
     assert grok3.capabilities.vision is False and grok3.capabilities.tools is True
     assert grok3.pricing is not None
@@ -58,9 +58,9 @@ def test_listing_reads_models_and_their_prices(xai_driver) -> None:
 async def test_listed_prices_price_later_calls(xai_driver, mode: str) -> None:
     body = completion("hi", model="grok-3-latest", usage=usage(1000, 100, cached=400,
                                                                reasoning=50, total=1150))
-    transport = Scripted(httpx.Response(200, json=body),
-                         httpx.Response(200, json=LISTING, headers=DATE),
-                         httpx.Response(200, json=body))
+    transport = ScriptedTransport(httpx.Response(200, json=body),
+                                  httpx.Response(200, json=LISTING, headers=DATE),
+                                  httpx.Response(200, json=body))
     driver = xai_driver(transport)
     spent = TokenUsage(input_tokens=1000, output_tokens=150, cached_input_tokens=400,
                        reasoning_tokens=50)
@@ -81,7 +81,7 @@ async def test_listed_prices_price_later_calls(xai_driver, mode: str) -> None:
 
 
 def test_prices_long_prompts_at_the_listed_tier(xai_driver) -> None:
-    driver = xai_driver(Scripted(httpx.Response(200, json=LISTING)))
+    driver = xai_driver(ScriptedTransport(httpx.Response(200, json=LISTING)))
     driver.get_available_models()
     long_prompt = TokenUsage(input_tokens=250_000, output_tokens=1_000)
     # Above 199,999 input tokens: 250,000 x $0.40 + 1,000 x $1.00 = 101,000 / 1e6.
@@ -93,7 +93,8 @@ def test_prices_long_prompts_at_the_listed_tier(xai_driver) -> None:
 def test_minimal_listing_shape_is_read_too(xai_driver) -> None:
     minimal = {"data": [{"id": "grok-4-0709", "created": 1752019200, "object": "model",
                          "owned_by": "xai"}], "object": "list"}
-    (model,) = xai_driver(Scripted(httpx.Response(200, json=minimal))).get_available_models()
+    driver = xai_driver(ScriptedTransport(httpx.Response(200, json=minimal)))
+    (model,) = driver.get_available_models()
     assert model.context_length == 256_000
     assert model.pricing is not None and model.pricing.source == XAI_PRICES.source
 

@@ -35,6 +35,7 @@ everything that can go wrong with I/O is written, tested and tuned once, in the 
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -43,6 +44,7 @@ from attrs import field, frozen
 from jtd_ai.errors import (
     ContentFilteredError,
     InvalidCredentialsError,
+    MalformedResponseError,
     ModelNotFoundError,
     ProviderError,
     ProviderUnavailableError,
@@ -72,6 +74,16 @@ class StreamEvent:
     data: str
     event: str | None = None
     id: str | None = None
+
+    def json(self, *, provider: str = "provider") -> Any:
+        """The data as JSON, or a MalformedResponseError that quotes the start of it."""
+        try:
+            return json.loads(self.data)
+        except json.JSONDecodeError:
+            raise MalformedResponseError(
+                f"{provider} sent a stream event that is not JSON: {self.data[:100]!r}",
+                provider=provider, body=self.data,
+            ) from None
 
 
 def _models(value: Iterable[ModelInfo]) -> tuple[ModelInfo, ...]:

@@ -9,11 +9,10 @@ object inside the stream raises the typed error it describes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from jtd_ai.errors import MalformedResponseError, StreamInterruptedError
+from jtd_ai.errors import StreamInterruptedError
 from jtd_ai.protocol import StreamDecoder, StreamEvent
 from jtd_ai.responses import StreamChunk, ToolCallDelta
 from jtd_ai_gemini.errors import error_from_payload
@@ -35,7 +34,7 @@ class GeminiStreamDecoder(StreamDecoder):
         self.finished = False
 
     def feed(self, event: StreamEvent) -> Iterable[StreamChunk]:
-        data = self._decode(event.data)
+        data = event.json(provider=self.provider)
         if isinstance(data, Mapping) and isinstance(data.get("error"), Mapping):
             error = data["error"]
             status = error.get("code") if isinstance(error.get("code"), int) else 500
@@ -67,12 +66,3 @@ class GeminiStreamDecoder(StreamDecoder):
                 f"reply may be cut short; what arrived is in .partial", provider=self.provider,
             )
         return ()
-
-    def _decode(self, text: str) -> Any:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            raise MalformedResponseError(
-                f"{self.provider} sent a stream event that is not JSON: {text[:100]!r}",
-                provider=self.provider, body=text,
-            ) from None

@@ -8,11 +8,9 @@ interrupted too.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
-from typing import Any
 
-from jtd_ai.errors import MalformedResponseError, StreamInterruptedError
+from jtd_ai.errors import StreamInterruptedError
 from jtd_ai.protocol import StreamDecoder, StreamEvent
 from jtd_ai.responses import StreamChunk, ToolCallDelta
 from jtd_ai_ollama.reply import finish_reason, read, translate
@@ -29,7 +27,7 @@ class OllamaStreamDecoder(StreamDecoder):
         self.done = False
 
     def feed(self, event: StreamEvent) -> Iterable[StreamChunk]:
-        data = self._decode(event.data)
+        data = event.json(provider=self.provider)
         if isinstance(data, Mapping) and data.get("error") is not None:
             raise StreamInterruptedError(
                 f"{self.provider}: the server reported an error in the middle of the stream: "
@@ -57,12 +55,3 @@ class OllamaStreamDecoder(StreamDecoder):
                 provider=self.provider,
             )
         return ()
-
-    def _decode(self, text: str) -> Any:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            raise MalformedResponseError(
-                f"{self.provider} sent a stream line that is not JSON: {text[:100]!r}",
-                provider=self.provider, body=text,
-            ) from None

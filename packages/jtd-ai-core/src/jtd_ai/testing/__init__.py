@@ -1,4 +1,5 @@
-"""Testing tools: the driver conformance kit, the fake provider server, and ``AI.fake()``.
+"""Testing tools: the driver conformance kit, the fake provider server, ``AI.fake()``, scripted
+httpx transports, and helpers for replaying recorded captures.
 
 Importing this package is cheap; each tool is imported when first used.
 """
@@ -11,15 +12,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from jtd_ai.testing.conformance import CannedResponse, DriverConformanceTests, WireSamples
     from jtd_ai.testing.fake import FakeAI, FakeCall
+    from jtd_ai.testing.replay import CaptureFolder, error_status, sidecar_headers, sidecar_owner
     from jtd_ai.testing.server import FakeProviderServer, Fault, RecordedRequest
+    from jtd_ai.testing.transports import BrokenStream, ScriptedTransport
 
-__all__ = ["CannedResponse", "DriverConformanceTests", "FakeAI", "FakeCall",
-           "FakeProviderServer", "Fault", "RecordedRequest", "WireSamples"]
+__all__ = ["BrokenStream", "CannedResponse", "CaptureFolder", "DriverConformanceTests", "FakeAI",
+           "FakeCall", "FakeProviderServer", "Fault", "RecordedRequest", "ScriptedTransport",
+           "WireSamples", "error_status", "sidecar_headers", "sidecar_owner"]
 
 _EXPORTS = {
     "CannedResponse": "conformance", "DriverConformanceTests": "conformance",
     "WireSamples": "conformance", "FakeAI": "fake", "FakeCall": "fake",
     "FakeProviderServer": "server", "Fault": "server", "RecordedRequest": "server",
+    "BrokenStream": "transports", "ScriptedTransport": "transports",
+    "CaptureFolder": "replay", "error_status": "replay", "sidecar_headers": "replay",
+    "sidecar_owner": "replay",
 }
 
 

@@ -16,10 +16,11 @@ model id and canned wire responses written from your provider's documentation::
         )
 
 The kit builds your driver through its entry point, answers its requests with the samples
-(httpx MockTransport) and checks, sync and async, what every driver must do. Tests follow what
-the driver declares: a declared capability must pass; an undeclared one is skipped, naming the
-capability. Overriding or deleting a kit test fails the run unless the override is marked
-``xfail`` with a reason, so gaps stay visible. Every test's docstring has a Troubleshooting note.
+(a :class:`~jtd_ai.testing.ScriptedTransport`) and checks, sync and async, what every driver
+must do. Tests follow what the driver declares: a declared capability must pass; an
+undeclared one is skipped, naming the capability. Overriding or deleting a kit test fails the
+run unless the override is marked ``xfail`` with a reason, so gaps stay visible. Every test's
+docstring has a Troubleshooting note.
 
 Run against the real provider with ``pytest --jtd-ai-live`` (keys from the environment): the
 tests that need canned faults are skipped, the rest talk to the provider.
@@ -51,6 +52,7 @@ from jtd_ai.errors import (
 from jtd_ai.manager import AIManager
 from jtd_ai.modelinfo import ModelInfo
 from jtd_ai.responses import FinishReason, Response, TokenUsage
+from jtd_ai.testing.transports import BrokenStream, ScriptedTransport
 
 __all__ = ["CannedResponse", "DriverConformanceTests", "WireSamples"]
 
@@ -113,41 +115,6 @@ class WireSamples:
     #: Keyed by kind: bad_request, invalid_credentials, permission_denied, model_not_found,
     #: rate_limit, server_error, unavailable.
     errors: Mapping[str, CannedResponse] = field(factory=dict)
-
-
-class _Script(httpx.MockTransport):
-    """Serves the given replies in order and records every request."""
-
-    def __init__(self, *replies: httpx.Response | Exception | Callable[[], Any]) -> None:
-        self.replies = list(replies)
-        self.requests: list[httpx.Request] = []
-        super().__init__(self._next)
-
-    def _next(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        if not self.replies:
-            raise AssertionError(f"the driver sent an unexpected extra request: "
-                                 f"{request.method} {request.url.path}")
-        reply = self.replies.pop(0)
-        if isinstance(reply, Exception):
-            raise reply
-        if callable(reply):
-            result: httpx.Response = reply()
-            return result
-        return reply
-
-
-class _Broken(httpx.SyncByteStream, httpx.AsyncByteStream):
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield self.data
-        raise httpx.ReadError("connection reset by peer (conformance kit)")
-
-    async def __aiter__(self) -> Any:
-        yield self.data
-        raise httpx.ReadError("connection reset by peer (conformance kit)")
 
 
 _EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
@@ -325,7 +292,7 @@ class DriverConformanceTests:
         ``auth_headers``; URLs end up in logs, so keys must not go in the query string.
         """
         self._canned_only()
-        script = _Script(self.samples.chat.response())
+        script = ScriptedTransport(self.samples.chat.response())
         self._send(self.make_driver(script), mode)
         (request,) = script.requests
         assert request.method == "POST"
@@ -349,7 +316,7 @@ class DriverConformanceTests:
         map the provider's finish reason to FinishReason.
         """
         self._canned_only()
-        reply = self._send(self.make_driver(_Script(self.samples.chat.response())), mode)
+        reply = self._send(self.make_driver(ScriptedTransport(self.samples.chat.response())), mode)
         assert isinstance(reply, Response)
         if self.samples.chat.content is not None:
             assert reply.content == self.samples.chat.content
@@ -370,7 +337,7 @@ class DriverConformanceTests:
         broken = httpx.Response(200, content=b"{not json", headers={"content-type":
                                                                      "application/json"})
         with pytest.raises(MalformedResponseError):
-            self._send(self.make_driver(_Script(broken)), mode)
+            self._send(self.make_driver(ScriptedTransport(broken)), mode)
 
     # -- streaming --------------------------------------------------------------------------
 
@@ -383,7 +350,7 @@ class DriverConformanceTests:
         """
         self._canned_only()
         sample = self._sample("stream")
-        driver = self.make_driver(_Script(sample.response()))
+        driver = self.make_driver(ScriptedTransport(sample.response()))
         self._require_streaming(driver)
         deltas, final = self._stream(driver, mode)
         assert final is not None
@@ -401,7 +368,7 @@ class DriverConformanceTests:
         """
         self._canned_only()
         sample = self._sample("stream")
-        driver = self.make_driver(_Script(sample.response(), sample.response()))
+        driver = self.make_driver(ScriptedTransport(sample.response(), sample.response()))
         self._require_streaming(driver)
         seen: list[str] = []
         by_callback = driver.stream_message("Hello", lambda c: seen.append(c.delta),
@@ -420,7 +387,8 @@ class DriverConformanceTests:
         sample = self._sample("stream")
         if sample.content is None or sample.content != self.samples.chat.content:
             pytest.skip("the chat and stream samples do not share their content")
-        driver = self.make_driver(_Script(self.samples.chat.response(), sample.response()))
+        driver = self.make_driver(ScriptedTransport(self.samples.chat.response(),
+                                                    sample.response()))
         self._require_streaming(driver)
         plain = self._send(driver, "sync")
         _, streamed = self._stream(driver, "sync")
@@ -438,7 +406,7 @@ class DriverConformanceTests:
         self._canned_only()
         sample = self._sample("stream")
         cut = _first_half(sample.content_bytes())
-        driver = self.make_driver(_Script(sample.response(cut)))
+        driver = self.make_driver(ScriptedTransport(sample.response(cut)))
         self._require_streaming(driver)
         with pytest.raises(ProviderError) as info:
             self._stream(driver, mode)
@@ -456,8 +424,8 @@ class DriverConformanceTests:
         self._canned_only()
         sample = self._sample("stream")
         reply = httpx.Response(sample.status, headers=dict(sample.headers),
-                               stream=_Broken(_first_half(sample.content_bytes())))
-        driver = self.make_driver(_Script(reply))
+                               stream=BrokenStream(_first_half(sample.content_bytes())))
+        driver = self.make_driver(ScriptedTransport(reply))
         self._require_streaming(driver)
         with pytest.raises(StreamInterruptedError) as info:
             self._stream(driver, mode)
@@ -476,7 +444,7 @@ class DriverConformanceTests:
         self._canned_only()
         self._require_tools(self.make_driver())
         sample = self._sample("tool_call")
-        driver = self.make_driver(_Script(sample.response()))
+        driver = self.make_driver(ScriptedTransport(sample.response()))
         reply = self._send(driver, mode)
         assert reply.tool_calls, "the tool-call sample must give at least one ToolCall"
         call = reply.tool_calls[0]
@@ -496,7 +464,7 @@ class DriverConformanceTests:
         self._require_tools(self.make_driver())
         self._require_streaming(self.make_driver())
         sample = self._sample("tool_call_stream")
-        driver = self.make_driver(_Script(sample.response()))
+        driver = self.make_driver(ScriptedTransport(sample.response()))
         _, final = self._stream(driver, mode)
         assert final is not None and final.tool_calls
         if sample.tool_name is not None:
@@ -517,7 +485,7 @@ class DriverConformanceTests:
         self._canned_only()
         sample = self._error_sample(kind)
         expected = ERROR_KINDS[kind][1]
-        script = _Script(*[sample.response() for _ in range(2)])
+        script = ScriptedTransport(*[sample.response() for _ in range(2)])
         with pytest.raises(ProviderError) as info:
             self._send(self.make_driver(script), mode)
         error = info.value
@@ -544,7 +512,7 @@ class DriverConformanceTests:
             "server_error") or self.samples.errors.get("rate_limit"))
         if sample is None:
             pytest.skip("no unavailable, server_error or rate_limit sample supplied")
-        script = _Script(sample.response(), self.samples.chat.response())
+        script = ScriptedTransport(sample.response(), self.samples.chat.response())
         reply = self._send(self.make_driver(script), mode)
         assert len(script.requests) == 2
         if self.samples.chat.content is not None:
@@ -559,7 +527,7 @@ class DriverConformanceTests:
         """
         self._canned_only()
         sample = self._error_sample("invalid_credentials")
-        script = _Script(sample.response(), self.samples.chat.response())
+        script = ScriptedTransport(sample.response(), self.samples.chat.response())
         with pytest.raises(InvalidCredentialsError):
             self._send(self.make_driver(script), mode)
         assert len(script.requests) == 1
@@ -573,7 +541,7 @@ class DriverConformanceTests:
         Troubleshooting: build ModelInfo in ``parse_models``; leave unknown fields None.
         """
         sample = self._sample("models")
-        script = None if self._live() else _Script(sample.response())
+        script = None if self._live() else ScriptedTransport(sample.response())
         driver = self.make_driver(script)
         models = _run(mode, driver.get_available_models, driver.aget_available_models)
         assert models, "the models sample lists at least one model"
@@ -591,14 +559,15 @@ class DriverConformanceTests:
         """
         self._canned_only()
         ok_sample = self.samples.models or self.samples.chat
-        driver = self.make_driver(_Script(ok_sample.response()))
+        driver = self.make_driver(ScriptedTransport(ok_sample.response()))
         assert _run(mode, driver.validate_credentials, driver.avalidate_credentials) is True
         if "invalid_credentials" in self.samples.errors:
-            rejected = self.make_driver(_Script(
+            rejected = self.make_driver(ScriptedTransport(
                 self.samples.errors["invalid_credentials"].response()))
             assert _run(mode, rejected.validate_credentials,
                         rejected.avalidate_credentials) is False
-        down = self.make_driver(_Script(*[httpx.ConnectError("refused") for _ in range(3)]))
+        down = self.make_driver(ScriptedTransport(*[httpx.ConnectError("refused")
+                                                    for _ in range(3)]))
         with pytest.raises(ProviderError):
             _run(mode, down.validate_credentials, down.avalidate_credentials)
 
@@ -633,7 +602,7 @@ class DriverConformanceTests:
         echoed = httpx.Response(401, json={"error": {"message": f"bad key {secret}"},
                                            "message": f"bad key {secret}"})
         with pytest.raises(ProviderError) as info:
-            self.make_driver(_Script(echoed)).send_message("Hello", model=self.model)
+            self.make_driver(ScriptedTransport(echoed)).send_message("Hello", model=self.model)
         for text in (str(info.value), repr(info.value), info.value.body_excerpt or ""):
             assert secret not in text
 
@@ -643,7 +612,7 @@ class DriverConformanceTests:
         Troubleshooting: keep adapters free of I/O and event-loop state; the core runs both.
         """
         self._canned_only()
-        driver = self.make_driver(_Script(self.samples.chat.response(),
+        driver = self.make_driver(ScriptedTransport(self.samples.chat.response(),
                                           self.samples.chat.response()))
         sync = self._send(driver, "sync")
         asynchronous = self._send(driver, "async")
