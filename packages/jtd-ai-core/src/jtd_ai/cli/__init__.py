@@ -90,4 +90,9 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 
 def main() -> None:
     """The ``jtd-ai`` console script and ``python -m jtd_ai``."""
+    import logging
+
+    # stamina logs each scheduled retry; with no logging configured Python would print
+    # those records raw on stderr. The command line reports retries through its errors.
+    logging.getLogger("stamina").addHandler(logging.NullHandler())
     cli.main(prog_name="jtd-ai")

@@ -71,7 +71,8 @@ def drivers(names: tuple[str, ...], load: bool, as_json: bool) -> None:
         table(["driver", "package", "version", "capabilities", "default model", "key variable"],
               [[r["name"], r["distribution"], r["version"],
                 ", ".join(r.get("capabilities", ())) or r.get("error"), r.get("default_model"),
-                r.get("api_key_env") if r.get("requires_api_key") else "(not needed)"]
+                _key_variables(r.get("api_key_env")) if r.get("requires_api_key")
+                else "(not needed)"]
                for r in rows])
     else:
         table(["driver", "package", "version", "entry point"],
@@ -79,3 +80,10 @@ def drivers(names: tuple[str, ...], load: bool, as_json: bool) -> None:
     for name in missing:
         click.echo(f"error: no driver named {name!r} is installed", err=True)
     click.get_current_context().exit(ITEMS_FAILED if failed or missing else OK)
+
+
+def _key_variables(value: Any) -> str | None:
+    """``OPENAI_API_KEY``, or ``GEMINI_API_KEY / GOOGLE_API_KEY`` for several."""
+    if value is None or isinstance(value, str):
+        return value
+    return " / ".join(value)

@@ -54,7 +54,9 @@ def _unusable(manager: AIManager, name: str, error: AIError, configured: bool) -
     except AIError:
         return f"not configured: {error}"
     if spec.requires_api_key and spec.api_key_env:
-        return f"not configured: set ${spec.api_key_env} or add [providers.{name}]"
+        names = (spec.api_key_env,) if isinstance(spec.api_key_env, str) else spec.api_key_env
+        variables = " or ".join(f"${v}" for v in names)
+        return f"not configured: set {variables} or add [providers.{name}]"
     return f"not configured: {error}"
 
 
