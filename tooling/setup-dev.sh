@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-args=(-e packages/jtd-ai-core)
+args=(-e "packages/jtd-ai-core[cli]")
 for pkg in packages/jtd-ai-*/; do
   [ "$pkg" = "packages/jtd-ai-core/" ] || args+=(-e "${pkg%/}")
 done
