@@ -199,3 +199,22 @@ def test_a_variant_model_in_the_reply_is_priced_as_the_model_asked_for() -> None
     response = manager.driver("u").send_message("hi")
     assert response.model == "echo-1-high"
     assert response.cost == Decimal(10 * 1 + 10 * 3) / 1_000_000
+
+
+async def test_other_endpoints_go_through_the_core(manager_with) -> None:
+    from jtd_ai import HttpRequest, ModelNotFoundError
+
+    transport = ScriptedTransport(httpx.Response(503), httpx.Response(200, json={"n": 7}),
+                                  httpx.Response(404, json={"error": "no such model"}),
+                                  httpx.Response(200, json={"n": 8}))
+    manager = manager_with(transport)
+    recorder = Recorder()
+    manager.hooks.register(recorder)
+    driver = manager.driver()
+    count = HttpRequest("POST", "/count", json={"text": "hi"})
+    assert driver.request(count, operation="count_tokens").json() == {"n": 7}  # 503 retried
+    with pytest.raises(ModelNotFoundError):
+        driver.request(count, operation="count_tokens", model="echo-9")
+    assert (await driver.arequest(count, operation="count_tokens")).json() == {"n": 8}
+    assert [r.url.path for r in transport.requests] == ["/count"] * 4
+    assert recorder.events == [("error", "ModelNotFoundError", 1)]

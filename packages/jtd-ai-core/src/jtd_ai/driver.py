@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from jtd_ai.protocol import ChatProtocol
     from jtd_ai.provider_catalog import ProviderCatalog
     from jtd_ai.transport import Transport
+    from jtd_ai.wire import HttpRequest, HttpResponse
 
 __all__ = ["AsyncChatStream", "ChatStream", "Driver", "Prompt"]
 
@@ -361,6 +362,34 @@ class Driver:
         if self.catalog is not None:
             self.catalog.listed(models)  # never raises: store failures are reported
         return list(models)
+
+    def request(self, http_request: HttpRequest, *, operation: str, model: str | None = None,
+                timeout: float | None = None) -> HttpResponse:
+        """Send a request the protocol built for one of the provider's other endpoints (token
+        counts, model details, versions) with the core's pooling, retries, typed errors and
+        failure record. Chat goes through :meth:`send_message`; ``timeout`` is the deadline."""
+        call = self._call(operation)
+        call.model = model
+        started = time.perf_counter()
+        try:
+            return self.transport.send(http_request, call,
+                                       RetryPolicy.from_config(self.config, timeout))
+        except AIError as error:
+            self._failed(call, error, started)
+            raise
+
+    async def arequest(self, http_request: HttpRequest, *, operation: str,
+                       model: str | None = None, timeout: float | None = None) -> HttpResponse:
+        """Async form of :meth:`request`."""
+        call = self._call(operation)
+        call.model = model
+        started = time.perf_counter()
+        try:
+            return await self.transport.asend(http_request, call,
+                                              RetryPolicy.from_config(self.config, timeout))
+        except AIError as error:
+            self._failed(call, error, started)
+            raise
 
     def fetch_models(self) -> list[ModelInfo]:
         """Ask the provider for every model it lists, now; caches and stores nothing."""

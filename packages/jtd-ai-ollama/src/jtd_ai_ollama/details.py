@@ -10,8 +10,8 @@ does not say (capabilities on older servers, context length). These helpers ask 
     show_model(AI.driver("ollama"), "llama3.2")   # ModelInfo with tools/vision/thinking
     detailed_models(AI.driver("ollama"))          # tags + one /api/show per model
 
-They go through the driver's transport (pooling, retries, typed errors) and are not
-recorded as chat calls.
+They go through ``Driver.request`` (pooling, retries, typed errors, the failure record)
+and are not recorded as chat calls.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from jtd_ai.calls import CallInfo
 from jtd_ai.errors import ConfigurationError
-from jtd_ai.retry import RetryPolicy
 from jtd_ai_ollama.models import merge_details
 from jtd_ai_ollama.protocol import OllamaProtocol
 
@@ -105,18 +103,11 @@ def _protocol(driver: Driver) -> OllamaProtocol:
     return protocol
 
 
-def _call(driver: Driver, operation: str, model: str | None) -> CallInfo:
-    return CallInfo(provider=driver.provider, driver=driver.get_name(), operation=operation,
-                    model=model)
-
-
 def _send(driver: Driver, request: HttpRequest, operation: str,
           model: str | None) -> HttpResponse:
-    return driver.transport.send(request, _call(driver, operation, model),
-                                 RetryPolicy.from_config(driver.config))
+    return driver.request(request, operation=operation, model=model)
 
 
 async def _asend(driver: Driver, request: HttpRequest, operation: str,
                  model: str | None) -> HttpResponse:
-    return await driver.transport.asend(request, _call(driver, operation, model),
-                                        RetryPolicy.from_config(driver.config))
+    return await driver.arequest(request, operation=operation, model=model)
