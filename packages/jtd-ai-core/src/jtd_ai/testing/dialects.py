@@ -72,6 +72,23 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def _messages_turn(body: dict[str, Any], *, stream: bool, include_usage: bool) -> Turn:
+    """A Turn from a ``messages`` list (OpenAI's and Ollama's shape; content is text or,
+    for OpenAI, a list of parts)."""
+    messages = body.get("messages") or []
+    users = [m for m in messages if m.get("role") == "user"]
+    last = messages[-1] if messages else {}
+    tools = [t["function"]["name"] for t in body.get("tools") or [] if "function" in t]
+    return Turn(
+        model=body.get("model", ""),
+        user_text=_text_of(users[-1].get("content")) if users else "",
+        tool_result=_text_of(last.get("content")) if last.get("role") == "tool" else None,
+        tools=tools, tool_choice=body.get("tool_choice"), stream=stream,
+        include_usage=include_usage,
+        prompt_tokens=sum(_words(_text_of(m.get("content"))) for m in messages),
+    )
+
+
 class Dialect:
     """One provider's wire format."""
 
@@ -98,18 +115,9 @@ class OpenAIDialect(Dialect):
     name = "openai"
 
     def turn(self, body: dict[str, Any], path: str, query: dict[str, str]) -> Turn:
-        messages = body.get("messages") or []
-        users = [m for m in messages if m.get("role") == "user"]
-        last = messages[-1] if messages else {}
-        tools = [t["function"]["name"] for t in body.get("tools") or [] if "function" in t]
-        return Turn(
-            model=body.get("model", ""),
-            user_text=_text_of(users[-1].get("content")) if users else "",
-            tool_result=_text_of(last.get("content")) if last.get("role") == "tool" else None,
-            tools=tools, tool_choice=body.get("tool_choice"), stream=bool(body.get("stream")),
-            include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
-            prompt_tokens=sum(_words(_text_of(m.get("content"))) for m in messages),
-        )
+        return _messages_turn(
+            body, stream=bool(body.get("stream")),
+            include_usage=bool((body.get("stream_options") or {}).get("include_usage")))
 
     def _usage(self, reply: Reply) -> dict[str, Any]:
         return {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
@@ -261,17 +269,9 @@ class OllamaDialect(Dialect):
     stream_content_type = "application/x-ndjson"
 
     def turn(self, body: dict[str, Any], path: str, query: dict[str, str]) -> Turn:
-        messages = body.get("messages") or []
-        users = [m for m in messages if m.get("role") == "user"]
-        last = messages[-1] if messages else {}
-        tools = [t["function"]["name"] for t in body.get("tools") or [] if "function" in t]
-        return Turn(
-            model=body.get("model", ""),
-            user_text=str(users[-1].get("content", "")) if users else "",
-            tool_result=str(last.get("content")) if last.get("role") == "tool" else None,
-            tools=tools, stream=body.get("stream", True) is not False, include_usage=True,
-            prompt_tokens=sum(_words(str(m.get("content", ""))) for m in messages),
-        )
+        # Ollama streams unless told not to, and always reports its counts.
+        return _messages_turn(body, stream=body.get("stream", True) is not False,
+                              include_usage=True)
 
     def _final(self, turn: Turn, reply: Reply, content: str) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": content}
