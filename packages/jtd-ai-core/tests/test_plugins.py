@@ -21,7 +21,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - depends on the environment
     pytest.skip("the test plugin distributions are not installed: pip install "
                 "tests/plugins/jtd-ai-testplugin tests/plugins/jtd-ai-brokenplugin "
-                "(tooling/test.sh does)", allow_module_level=True)
+                "(tooling/setup-dev.sh does)", allow_module_level=True)
 
 
 def run_python(code: str, **env: str) -> dict:
