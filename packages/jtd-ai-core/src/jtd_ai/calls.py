@@ -20,3 +20,5 @@ class CallInfo:
     request: ChatRequest | None = field(default=None, repr=False)
     attempts: int = 0
     batch_id: str | None = None
+    #: ``time.perf_counter()`` when the call began (0.0 until it does).
+    started: float = 0.0

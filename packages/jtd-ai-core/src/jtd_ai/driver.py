@@ -33,9 +33,9 @@ from jtd_ai.streaming import StreamAccumulator
 if TYPE_CHECKING:
     import asyncio
 
-    import httpx
     import pluggy
 
+    from jtd_ai.backends import HTTPClientOption
     from jtd_ai.batch import BatchProgress
     from jtd_ai.config import ProviderConfig
     from jtd_ai.modelinfo import Capabilities, ModelInfo
@@ -79,7 +79,7 @@ class Driver:
         self,
         protocol: ChatProtocol,
         *,
-        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        transport: HTTPClientOption | None = None,
         hooks: pluggy.PluginManager | None = None,
     ) -> None:
         self.protocol = protocol
@@ -169,15 +169,18 @@ class Driver:
             batch_id=batch_id or _BATCH_ID.get(),
         )
 
-    def _before(self, call: CallInfo) -> None:
-        if self._hooks is not None:
-            self._hooks.hook.before_request(call=call)
+    def _before(self, call: CallInfo, started: float) -> None:
+        call.started = started
+        hooks = self._hooks
+        if hooks is not None and hooks.hook.before_request.get_hookimpls():
+            hooks.hook.before_request(call=call)
 
     def _succeeded(self, call: CallInfo, response: Response, started: float) -> Response:
         response = self._with_cost(response, latency=time.perf_counter() - started,
                                    requested=call.model)
-        if self._hooks is not None:
-            self._hooks.hook.after_response(call=call, response=response)
+        hooks = self._hooks
+        if hooks is not None and hooks.hook.after_response.get_hookimpls():
+            hooks.hook.after_response(call=call, response=response)
         if log.isEnabledFor(logging.INFO):
             usage = response.usage
             log.info(
@@ -201,9 +204,7 @@ class Driver:
 
     def _with_cost(self, response: Response, *, latency: float | None = None,
                    requested: str | None = None) -> Response:
-        changes: dict[str, Any] = {}
-        if latency is not None:
-            changes["latency"] = latency
+        cost = pricing = None
         if response.usage is not None and response.cost is None:
             # The model that answered may be a variant the tables lack (an alias resolved to
             # "grok-3-mini-high"); the model asked for is priced then.
@@ -211,9 +212,10 @@ class Driver:
             if pricing is None and requested and requested != response.model:
                 pricing = self.pricing(requested)
             if pricing is not None:
-                changes["cost"] = pricing.cost(response.usage)
-                changes["pricing"] = pricing
-        return attrs.evolve(response, **changes) if changes else response
+                cost = pricing.cost(response.usage)
+        if latency is None and pricing is None:
+            return response
+        return response.completed(latency=latency, cost=cost, pricing=pricing)
 
     # -- chat ---------------------------------------------------------------------------------
 
@@ -224,7 +226,7 @@ class Driver:
         http_request = self.protocol.chat_request(request, stream=False)
         call = self._call("chat", request)
         started = time.perf_counter()
-        self._before(call)
+        self._before(call, started)
         try:
             http_response = self.transport.send(http_request, call, self._policy(request))
             response = self.protocol.parse_chat(http_response, request)
@@ -239,7 +241,7 @@ class Driver:
         http_request = self.protocol.chat_request(request, stream=False)
         call = self._call("chat", request)
         started = time.perf_counter()
-        self._before(call)
+        self._before(call, started)
         try:
             http_response = await self.transport.asend(http_request, call, self._policy(request))
             response = self.protocol.parse_chat(http_response, request)
@@ -577,7 +579,7 @@ class ChatStream(_StreamBase):
 
     def _run(self) -> Iterator[StreamChunk]:
         self._started = time.perf_counter()
-        self.driver._before(self._call)
+        self.driver._before(self._call, self._started)
         transport = self.driver.transport
         try:
             yield from transport.stream(self._http_request, self._call,
@@ -614,7 +616,7 @@ class AsyncChatStream(_StreamBase):
 
     async def _run(self) -> AsyncIterator[StreamChunk]:
         self._started = time.perf_counter()
-        self.driver._before(self._call)
+        self.driver._before(self._call, self._started)
         transport = self.driver.transport
         try:
             async for chunk in transport.astream(self._http_request, self._call,

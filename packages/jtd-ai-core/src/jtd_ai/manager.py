@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from jtd_ai.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    import httpx
     import pluggy
 
+    from jtd_ai.backends import HTTPClientOption
     from jtd_ai.catalog import Catalog, SyncReport
     from jtd_ai.config import ProviderConfig, Settings
     from jtd_ai.conversation import Conversation
@@ -52,7 +52,7 @@ class AIManager:
         default: str | None = None,
         config_file: Path | str | bool | None = None,
         env: Mapping[str, str] | None = None,
-        transports: Mapping[str, httpx.BaseTransport | httpx.AsyncBaseTransport] | None = None,
+        transports: Mapping[str, HTTPClientOption] | None = None,
         store: Mapping[str, Any] | None = None,
         pricing: Mapping[str, Any] | None = None,
         budget: Mapping[str, Any] | None = None,

@@ -107,6 +107,18 @@ class Response:
     #: The decoded provider payload(s), for what our types do not carry.
     raw: Any = field(default=None, repr=False, eq=False)
 
+    def completed(self, *, latency: float | None, cost: Decimal | None,
+                  pricing: Pricing | None) -> Response:
+        """This reply with what the core adds after parsing: latency and cost. (What
+        ``attrs.evolve`` does, for these fields only: it runs once per call, and evolve
+        inspects every field each time.)"""
+        return Response(
+            self.content, self.model, self.provider, self.finish_reason, self.usage,
+            self.tool_calls, self.request_id, self.refusal, self.reasoning,
+            self.cost if cost is None else cost, self.pricing if pricing is None else pricing,
+            self.latency if latency is None else latency, self.rate_limit, self.raw,
+        )
+
     def to_message(self) -> Message:
         """The assistant turn to append to the history for a follow-up."""
         return Message(

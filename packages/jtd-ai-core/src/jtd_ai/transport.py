@@ -1,27 +1,40 @@
-"""The core's I/O, written once: pooled httpx clients, timeouts, retries, stream framing.
+"""The core's I/O, written once: pooled connections, timeouts, retries, stream framing.
 
-One :class:`Transport` per provider holds one ``httpx.Client`` and one ``httpx.AsyncClient``
-(per event loop), so connections are reused across calls and batches. It sends the
-:class:`~jtd_ai.wire.HttpRequest` a protocol adapter describes and hands back an
-:class:`~jtd_ai.wire.HttpResponse`, or for streams, framed events run through the adapter's
-decoder. httpx failures become our typed errors here and nowhere else.
+One :class:`Transport` per provider sends the :class:`~jtd_ai.wire.HttpRequest` a protocol
+adapter describes and hands back an :class:`~jtd_ai.wire.HttpResponse`, or for streams,
+framed events run through the adapter's decoder. The bytes travel through a backend
+(:mod:`jtd_ai.backends`: httpcore's pool for sync calls, aiohttp for async ones, httpx when
+the application hands us its own httpx transport or client); their failures become our
+typed errors here and nowhere else.
+
+The first attempt runs outside the retry loop: most calls succeed at once, and they should
+not pay for the loop. A failure worth retrying enters stamina's loop (so
+``stamina.set_testing`` and ``stamina.set_active`` keep working), which waits and tries again.
 """
 
 from __future__ import annotations
 
-import builtins
-import contextlib
+import json
 import logging
+import sys
 import threading
-import weakref
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
-import httpx
-import stamina
-
+from jtd_ai.backends import (
+    USER_AGENT,
+    AsyncBackend,
+    AsyncReply,
+    Failure,
+    HTTPFailure,
+    Reply,
+    SyncBackend,
+    Timeouts,
+)
 from jtd_ai.errors import (
     AIError,
+    ConfigurationError,
     ProviderError,
     ProviderUnavailableError,
     StreamInterruptedError,
@@ -33,7 +46,7 @@ from jtd_ai.secret import redact
 from jtd_ai.wire import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
-    import asyncio
+    from collections.abc import Awaitable
 
     from jtd_ai.calls import CallInfo
     from jtd_ai.config import ProviderConfig
@@ -45,103 +58,139 @@ __all__ = ["Transport"]
 
 log = logging.getLogger("jtd_ai.transport")
 
-_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=30)
+T = TypeVar("T")
+
+#: Values of the ``http_backend`` provider option.
+BACKENDS = ("auto", "httpx")
+
+
+#: Compact UTF-8 JSON, as httpx sends it; one encoder, built once (json.dumps builds one
+#: per call when given options).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _encode(body: Any) -> bytes:
+    return _ENCODER.encode(body).encode("utf-8")
 
 
 class Transport:
-    """Sends one provider's requests; safe to share across threads and tasks."""
+    """Sends one provider's requests; safe to share across threads and tasks.
 
-    def __init__(
-        self,
-        protocol: ChatProtocol,
-        config: ProviderConfig,
-        *,
-        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    ``transport`` may be an httpx transport or client (sync, async or both); calls of the
+    kind it serves go through it, the others through the default backends."""
+
+    def __init__(self, protocol: ChatProtocol, config: ProviderConfig, *,
+                 transport: Any = None) -> None:
         self.protocol = protocol
         self.config = config
-        self._transport = transport
-        self._client: httpx.Client | None = None
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]
-        self._aclients = weakref.WeakKeyDictionary()
+        self._given = transport
+        self._sync: SyncBackend | None = None
+        self._async: AsyncBackend | None = None
         self._lock = threading.Lock()
+        backend = config.option("http_backend", "auto")
+        if backend not in BACKENDS:
+            raise ConfigurationError(
+                f"providers.{config.name}.http_backend must be one of {', '.join(BACKENDS)}, "
+                f"not {backend!r}")
+        self._backend_choice: str = backend
+        base = config.base_url or ""
+        self._base = base if base.endswith("/") else base + "/"
+        self._where = config.base_url or "(no base_url)"
 
-    # -- clients ----------------------------------------------------------------------------
+    # -- backends ---------------------------------------------------------------------------
 
-    def _client_kwargs(self) -> dict[str, Any]:
-        return {
-            "base_url": self.config.base_url or "",
-            "limits": _LIMITS,
-            "timeout": self._timeout(self.config.timeout),
-            "follow_redirects": False,
-        }
+    def _httpx_wanted(self) -> bool:
+        if self._backend_choice == "httpx":
+            return True
+        from jtd_ai.backends import proxy_for
+
+        return self.config.base_url is not None and proxy_for(self.config.base_url) is not None
 
     @property
-    def client(self) -> httpx.Client:
-        if self._client is None:
+    def sync_backend(self) -> SyncBackend:
+        if self._sync is None:
             with self._lock:
-                if self._client is None:
-                    given = self._transport
-                    sync = given if isinstance(given, httpx.BaseTransport) else None
-                    self._client = httpx.Client(transport=sync, **self._client_kwargs())
-        return self._client
+                if self._sync is None:
+                    self._sync = self._make_sync()
+        return self._sync
+
+    def _make_sync(self) -> SyncBackend:
+        given = self._given
+        if given is not None and "httpx" in sys.modules:
+            import httpx
+
+            from jtd_ai.backends.httpx_client import HttpxSync
+
+            if isinstance(given, httpx.Client):
+                return HttpxSync(client=given)
+            if isinstance(given, httpx.BaseTransport):
+                return HttpxSync(transport=given)
+        if self._httpx_wanted():
+            from jtd_ai.backends.httpx_client import HttpxSync
+
+            return HttpxSync()
+        from jtd_ai.backends.sync_pool import SyncPool
+
+        return SyncPool(https=self._base.startswith("https:"))
 
     @property
-    def aclient(self) -> httpx.AsyncClient:
-        """The async client of the running event loop (a pool is bound to its loop)."""
-        import asyncio
+    def async_backend(self) -> AsyncBackend:
+        if self._async is None:
+            with self._lock:
+                if self._async is None:
+                    self._async = self._make_async()
+        return self._async
 
-        loop = asyncio.get_running_loop()
-        client = self._aclients.get(loop)
-        if client is None:
-            atr = self._transport if isinstance(self._transport, httpx.AsyncBaseTransport) else None
-            if atr is None:  # one big httpcore pool slows down as connections grow
-                from jtd_ai.pool import ShardedAsyncTransport
+    def _make_async(self) -> AsyncBackend:
+        given = self._given
+        if given is not None and "httpx" in sys.modules:
+            import httpx
 
-                atr = ShardedAsyncTransport(_LIMITS)
-            client = httpx.AsyncClient(transport=atr, **self._client_kwargs())
-            self._aclients[loop] = client
-        return client
+            from jtd_ai.backends.httpx_client import HttpxAsync
+
+            if isinstance(given, httpx.AsyncClient):
+                return HttpxAsync(client=given)
+            if isinstance(given, httpx.AsyncBaseTransport):
+                return HttpxAsync(transport=given)
+        if self._httpx_wanted():
+            from jtd_ai.backends.httpx_client import HttpxAsync
+
+            return HttpxAsync()
+        from jtd_ai.backends.async_aiohttp import AiohttpBackend
+
+        return AiohttpBackend(https=self._base.startswith("https:"))
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
 
     async def aclose(self) -> None:
-        import asyncio
-
-        with contextlib.suppress(RuntimeError):
-            loop = asyncio.get_running_loop()
-            client = self._aclients.pop(loop, None)
-            if client is not None:
-                await client.aclose()
+        """Close the async connections of the running event loop."""
+        if self._async is not None:
+            await self._async.close()
 
     # -- building ---------------------------------------------------------------------------
 
-    def _timeout(self, read: float) -> httpx.Timeout:
-        return httpx.Timeout(connect=self.config.connect_timeout, read=read, write=read, pool=read)
-
-    def _build(self, client: httpx.Client | httpx.AsyncClient, req: HttpRequest,
-               read_timeout: float) -> httpx.Request:
-        headers = {**self.config.headers, **self.protocol.auth_headers(), **req.headers}
+    def _prepare(self, req: HttpRequest) -> tuple[str, dict[str, str], bytes | None]:
+        """The URL, headers and body bytes of ``req``."""
+        path = req.path
+        absolute = path.startswith(("http://", "https://"))
+        url = path if absolute else self._base + path.lstrip("/")
+        if req.params:
+            url += ("&" if "?" in url else "?") + urlencode(req.params)
+        headers = {"User-Agent": USER_AGENT, **self.config.headers,
+                   **self.protocol.auth_headers(), **req.headers}
+        body = None
+        if req.json is not None:
+            body = _encode(req.json)
+            headers.setdefault("Content-Type", "application/json")
         if req.stream == "sse":
             headers.setdefault("Accept", "text/event-stream")
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s body=%s", self.config.name, req.method, req.path,
                       redact(repr(req.json))[:4000])
-        return client.build_request(
-            req.method, req.path, json=req.json, params=dict(req.params) or None,
-            headers=headers, timeout=self._timeout(read_timeout),
-        )
-
-    def _http_response(self, response: httpx.Response) -> HttpResponse:
-        return HttpResponse(
-            status=response.status_code,
-            headers={k.lower(): v for k, v in response.headers.items()},
-            content=response.content,
-            url=_safe_url(response.request.url),
-        )
+        return url, headers, body
 
     def _error(self, response: HttpResponse) -> ProviderError:
         try:
@@ -155,32 +204,30 @@ class Transport:
                       exc_info=True)
             return self.protocol.error_for_status(response, response.text[:200])
 
-    def _map(self, exc: httpx.HTTPError, *, streaming: bool = False) -> ProviderError:
+    def _map(self, exc: HTTPFailure, state: RetryState | None = None, *,
+             streaming: bool = False) -> ProviderError:
         name = self.config.name
-        where = self.config.base_url or "(no base_url)"
-        if isinstance(exc, httpx.ConnectTimeout):
+        where = self._where
+        kind = exc.kind
+        if kind is Failure.CONNECT_TIMEOUT:
             return TimeoutError(f"{name}: connecting to {where} timed out after "
                                 f"{self.config.connect_timeout}s", provider=name)
-        if isinstance(exc, httpx.TimeoutException):
+        if kind is Failure.READ_TIMEOUT:
             what = "the stream went idle" if streaming else "no reply"
             return TimeoutError(f"{name}: {what} within the read timeout ({where})", provider=name)
-        if isinstance(exc, httpx.ConnectError):
+        if kind is Failure.DEADLINE:
+            deadline = state.policy.deadline if state is not None else self.config.deadline
+            return TimeoutError(f"{name}: the call's deadline of {deadline}s passed",
+                                provider=name, retryable=False)
+        if kind is Failure.CONNECT:
             return ProviderUnavailableError(
-                f"{name}: could not connect to {where} ({exc}). Is the server up and the "
-                f"base_url right?", provider=name,
+                f"{name}: could not connect to {where} ({exc.detail}). Is the server up and "
+                f"the base_url right?", provider=name,
             )
-        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        if kind is Failure.BROKEN:
             return ProviderUnavailableError(
-                f"{name}: the connection to {where} broke ({type(exc).__name__}: {exc})",
-                provider=name,
-            )
-        return ProviderUnavailableError(f"{name}: request failed ({type(exc).__name__}: {exc})",
-                                        provider=name)
-
-    def _retrying(self, state: RetryState) -> Any:
-        return stamina.retry_context(
-            on=state.backoff, attempts=state.policy.attempts, timeout=state.policy.deadline,
-        )
+                f"{name}: the connection to {where} broke ({exc.detail})", provider=name)
+        return ProviderUnavailableError(f"{name}: request failed ({exc.detail})", provider=name)
 
     def _check_deadline(self, state: RetryState) -> float:
         remaining = state.remaining
@@ -192,51 +239,94 @@ class Transport:
             )
         return remaining
 
+    # -- retries ----------------------------------------------------------------------------
+
+    def _retry(self, first: ProviderError, state: RetryState, attempt: Callable[[], T]) -> T:
+        """Go on after a failed first attempt: stamina waits (or gives up) on ``first``,
+        then runs ``attempt`` until it succeeds or the policy says stop."""
+        if not first.retryable or state.policy.attempts <= 1:
+            state.failures += 1
+            raise first
+        import stamina  # only once a call fails: most processes never need it
+
+        pending: ProviderError | None = first
+        for retry in stamina.retry_context(on=state.backoff, attempts=state.policy.attempts + 1,
+                                           timeout=None):
+            with retry:
+                if pending is not None:
+                    error, pending = pending, None
+                    raise error
+                return attempt()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _aretry(self, first: ProviderError, state: RetryState,
+                      attempt: Callable[[], Awaitable[T]]) -> T:
+        if not first.retryable or state.policy.attempts <= 1:
+            state.failures += 1
+            raise first
+        import stamina
+
+        pending: ProviderError | None = first
+        async for retry in stamina.retry_context(on=state.backoff,
+                                                 attempts=state.policy.attempts + 1,
+                                                 timeout=None):
+            with retry:
+                if pending is not None:
+                    error, pending = pending, None
+                    raise error
+                return await attempt()
+        raise AssertionError("unreachable")  # pragma: no cover
+
     # -- plain requests -----------------------------------------------------------------------
 
     def send(self, req: HttpRequest, call: CallInfo, policy: RetryPolicy) -> HttpResponse:
         """Send ``req`` with retries; the response has status < 400, or a typed error is raised."""
         state = policy.start(self.config.name, call.operation)
-        client = self.client
-        for attempt in self._retrying(state):
-            with attempt:
-                call.attempts += 1
-                read = min(self.config.timeout, self._check_deadline(state))
-                try:
-                    raw = client.send(self._build(client, req, read))
-                except httpx.HTTPError as exc:
-                    raise self._map(exc) from exc
-                response = self._http_response(raw)
-                if response.status >= 400:
-                    raise self._error(response)
-                return response
-        raise AssertionError("unreachable")  # pragma: no cover
+        url, headers, body = self._prepare(req)
+        backend = self.sync_backend
+
+        def attempt() -> HttpResponse:
+            call.attempts += 1
+            read = min(self.config.timeout, self._check_deadline(state))
+            try:
+                status, got, content, where = backend.fetch(
+                    req.method, url, headers, body, Timeouts(self.config.connect_timeout, read))
+            except HTTPFailure as exc:
+                raise self._map(exc, state) from exc
+            response = HttpResponse(status, got, content, where.partition("?")[0])
+            if status >= 400:
+                raise self._error(response)
+            return response
+
+        try:
+            return attempt()
+        except ProviderError as first:
+            return self._retry(first, state, attempt)
 
     async def asend(self, req: HttpRequest, call: CallInfo, policy: RetryPolicy) -> HttpResponse:
-        import asyncio
-
         state = policy.start(self.config.name, call.operation)
-        client = self.aclient
-        async for attempt in self._retrying(state):
-            with attempt:
-                call.attempts += 1
-                remaining = self._check_deadline(state)
-                read = min(self.config.timeout, remaining)
-                try:
-                    async with asyncio.timeout(remaining):
-                        raw = await client.send(self._build(client, req, read))
-                except httpx.HTTPError as exc:
-                    raise self._map(exc) from exc
-                except builtins.TimeoutError as exc:
-                    raise TimeoutError(
-                        f"{self.config.name}: the call's deadline of {state.policy.deadline}s "
-                        f"passed", provider=self.config.name, retryable=False,
-                    ) from exc
-                response = self._http_response(raw)
-                if response.status >= 400:
-                    raise self._error(response)
-                return response
-        raise AssertionError("unreachable")  # pragma: no cover
+        url, headers, body = self._prepare(req)
+        backend = self.async_backend
+
+        async def attempt() -> HttpResponse:
+            call.attempts += 1
+            remaining = self._check_deadline(state)
+            read = min(self.config.timeout, remaining)
+            try:
+                status, got, content, where = await backend.fetch(
+                    req.method, url, headers, body,
+                    Timeouts(self.config.connect_timeout, read, remaining))
+            except HTTPFailure as exc:
+                raise self._map(exc, state) from exc
+            response = HttpResponse(status, got, content, where.partition("?")[0])
+            if status >= 400:
+                raise self._error(response)
+            return response
+
+        try:
+            return await attempt()
+        except ProviderError as first:
+            return await self._aretry(first, state, attempt)
 
     # -- streams ----------------------------------------------------------------------------
 
@@ -245,98 +335,114 @@ class Transport:
         """Chunks of a streamed reply. Retried only until the first chunk is delivered; any
         later failure raises with everything received so far in ``partial``."""
         state = policy.start(self.config.name, call.operation)
-        client = self.client
-        opened: _Opened | None = None
-        for attempt in self._retrying(state):
-            with attempt:
-                call.attempts += 1
-                read = min(self.config.idle_timeout, self._check_deadline(state))
-                try:
-                    raw = client.send(self._build(client, req, read), stream=True)
-                except httpx.HTTPError as exc:
-                    raise self._map(exc) from exc
-                try:
-                    if raw.status_code >= 400:
-                        raw.read()
-                        raise self._error(self._http_response(raw))
-                    opened = _Opened(req, raw, decoder_factory())
-                    opened.bind(acc, self.protocol)
-                    lines = raw.iter_lines()
-                    opened.first = self._pull_first(opened, lines)
-                except BaseException as exc:
-                    raw.close()
-                    if isinstance(exc, httpx.HTTPError):
-                        raise self._map(exc, streaming=True) from exc
-                    raise
-                break
-        assert opened is not None
+        url, headers, body = self._prepare(req)
+        backend = self.sync_backend
+
+        def attempt() -> tuple[_Opened, Reply, Iterator[str]]:
+            call.attempts += 1
+            read = min(self.config.idle_timeout, self._check_deadline(state))
+            try:
+                reply = backend.open(req.method, url, headers, body,
+                                     Timeouts(self.config.connect_timeout, read))
+            except HTTPFailure as exc:
+                raise self._map(exc, state) from exc
+            try:
+                if reply.status >= 400:
+                    content = reply.read()
+                    raise self._error(HttpResponse(reply.status, reply.headers, content,
+                                                   reply.url.partition("?")[0]))
+                opened = _Opened(req, reply.headers, decoder_factory())
+                opened.bind(acc, self.protocol)
+                lines = reply.lines()
+                opened.first = self._pull_first(opened, lines)
+            except BaseException as exc:
+                reply.close()
+                if isinstance(exc, HTTPFailure):
+                    raise self._map(exc, state, streaming=True) from exc
+                raise
+            return opened, reply, lines
+
+        try:
+            opened, reply, lines = attempt()
+        except ProviderError as first:
+            opened, reply, lines = self._retry(first, state, attempt)
+        add = acc.add
         try:
             for chunk in opened.first:
-                acc.add(chunk)
+                add(chunk)
                 yield chunk
             if not opened.ended:
+                feed = opened.feed
                 for line in lines:
-                    for chunk in opened.feed(line):
-                        acc.add(chunk)
+                    for chunk in feed(line):
+                        add(chunk)
                         yield chunk
                 for chunk in opened.finish():
-                    acc.add(chunk)
+                    add(chunk)
                     yield chunk
-        except httpx.HTTPError as exc:
-            raise self._interrupted(self._map(exc, streaming=True), acc, opened,
+        except HTTPFailure as exc:
+            raise self._interrupted(self._map(exc, state, streaming=True), acc, opened,
                                     connection=True) from exc
         except ProviderError as exc:
             raise self._interrupted(exc, acc, opened) from None
         finally:
-            raw.close()
+            reply.close()
 
     async def astream(self, req: HttpRequest, call: CallInfo, policy: RetryPolicy,
                       decoder_factory: Any, acc: StreamAccumulator) -> AsyncIterator[StreamChunk]:
         state = policy.start(self.config.name, call.operation)
-        client = self.aclient
-        opened: _Opened | None = None
-        async for attempt in self._retrying(state):
-            with attempt:
-                call.attempts += 1
-                read = min(self.config.idle_timeout, self._check_deadline(state))
-                try:
-                    raw = await client.send(self._build(client, req, read), stream=True)
-                except httpx.HTTPError as exc:
-                    raise self._map(exc) from exc
-                try:
-                    if raw.status_code >= 400:
-                        await raw.aread()
-                        raise self._error(self._http_response(raw))
-                    opened = _Opened(req, raw, decoder_factory())
-                    opened.bind(acc, self.protocol)
-                    alines = raw.aiter_lines()
-                    opened.first = await self._apull_first(opened, alines)
-                except BaseException as exc:
-                    await raw.aclose()
-                    if isinstance(exc, httpx.HTTPError):
-                        raise self._map(exc, streaming=True) from exc
-                    raise
-                break
-        assert opened is not None
+        url, headers, body = self._prepare(req)
+        backend = self.async_backend
+
+        async def attempt() -> tuple[_Opened, AsyncReply, AsyncIterator[str]]:
+            call.attempts += 1
+            read = min(self.config.idle_timeout, self._check_deadline(state))
+            try:
+                reply = await backend.open(req.method, url, headers, body,
+                                           Timeouts(self.config.connect_timeout, read))
+            except HTTPFailure as exc:
+                raise self._map(exc, state) from exc
+            try:
+                if reply.status >= 400:
+                    content = await reply.read()
+                    raise self._error(HttpResponse(reply.status, reply.headers, content,
+                                                   reply.url.partition("?")[0]))
+                opened = _Opened(req, reply.headers, decoder_factory())
+                opened.bind(acc, self.protocol)
+                alines = reply.lines()
+                opened.first = await self._apull_first(opened, alines)
+            except BaseException as exc:
+                await reply.close()
+                if isinstance(exc, HTTPFailure):
+                    raise self._map(exc, state, streaming=True) from exc
+                raise
+            return opened, reply, alines
+
+        try:
+            opened, reply, alines = await attempt()
+        except ProviderError as first:
+            opened, reply, alines = await self._aretry(first, state, attempt)
+        add = acc.add
         try:
             for chunk in opened.first:
-                acc.add(chunk)
+                add(chunk)
                 yield chunk
             if not opened.ended:
+                feed = opened.feed
                 async for line in alines:
-                    for chunk in opened.feed(line):
-                        acc.add(chunk)
+                    for chunk in feed(line):
+                        add(chunk)
                         yield chunk
                 for chunk in opened.finish():
-                    acc.add(chunk)
+                    add(chunk)
                     yield chunk
-        except httpx.HTTPError as exc:
-            raise self._interrupted(self._map(exc, streaming=True), acc, opened,
+        except HTTPFailure as exc:
+            raise self._interrupted(self._map(exc, state, streaming=True), acc, opened,
                                     connection=True) from exc
         except ProviderError as exc:
             raise self._interrupted(exc, acc, opened) from None
         finally:
-            await raw.aclose()
+            await reply.close()
 
     def _pull_first(self, opened: _Opened, lines: Iterator[str]) -> list[StreamChunk]:
         """Read until the first chunk (or the end): failures up to here may be retried."""
@@ -378,8 +484,8 @@ class Transport:
 class _Opened:
     """One open stream: its framer and the adapter's decoder."""
 
-    def __init__(self, req: HttpRequest, raw: httpx.Response, decoder: StreamDecoder) -> None:
-        self.raw = raw
+    def __init__(self, req: HttpRequest, headers: Any, decoder: StreamDecoder) -> None:
+        self.headers = headers
         self.decoder = decoder
         self.framer: SSEFramer | NDJSONFramer = (
             NDJSONFramer() if req.stream == "ndjson" else SSEFramer()
@@ -398,15 +504,10 @@ class _Opened:
 
     def bind(self, acc: StreamAccumulator, protocol: ChatProtocol) -> None:
         """Give the accumulator what the headers say: request id and rate limits."""
-        headers = {k.lower(): v for k, v in self.raw.headers.items()}
         acc.request_id = self.request_id(protocol)
-        acc.rate_limit = protocol.rate_limit(headers)
+        acc.rate_limit = protocol.rate_limit(self.headers)
 
     def request_id(self, protocol: ChatProtocol) -> str | None:
         header = protocol.request_id_header
-        return self.raw.headers.get(header) if header else None
+        return self.headers.get(header.lower()) if header else None
 
-
-def _safe_url(url: httpx.URL) -> str:
-    # Query strings can carry keys on some providers: keep them out of what we store.
-    return str(url.copy_with(query=None)) if url.query else str(url)

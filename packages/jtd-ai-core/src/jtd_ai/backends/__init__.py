@@ -1,0 +1,194 @@
+"""The HTTP clients under the core's transport, behind one small interface.
+
+:class:`~jtd_ai.transport.Transport` owns retries, deadlines, framing and typed errors; a
+backend only moves bytes. Three exist:
+
+- ``sync_pool``: httpcore's connection pool, used for sync calls (httpx's own connection
+  layer without the client layer above it, which costs more than the request itself on a
+  fast server: see docs/performance.md);
+- ``async_aiohttp``: aiohttp, used for async calls and batches;
+- ``httpx_client``: an httpx client, used when the application passes its own httpx
+  transport or client, when ``http_backend = "httpx"`` is configured, or when a proxy is
+  set in the environment (httpx reads ``HTTPS_PROXY`` and friends).
+
+Backends raise :class:`HTTPFailure` (never their library's exceptions), so the transport
+maps one set of failures to typed errors.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import TYPE_CHECKING, Protocol, TypeAlias
+
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
+
+#: What an application may hand the core to carry a provider's calls: an httpx transport
+#: (sync, async or both, like ``httpx.MockTransport``) or a whole httpx client.
+HTTPClientOption: TypeAlias = (
+    "httpx.BaseTransport | httpx.AsyncBaseTransport | httpx.Client | httpx.AsyncClient")
+
+__all__ = [
+    "USER_AGENT",
+    "AsyncBackend",
+    "AsyncReply",
+    "Failure",
+    "HTTPClientOption",
+    "HTTPFailure",
+    "LineSplitter",
+    "Reply",
+    "SyncBackend",
+    "Timeouts",
+    "proxy_for",
+    "ssl_context",
+]
+
+USER_AGENT = "jtd-ai/0.1"
+
+
+class Failure(enum.Enum):
+    CONNECT = "connect"  # refused, unreachable, DNS, TLS handshake
+    CONNECT_TIMEOUT = "connect_timeout"
+    READ_TIMEOUT = "read_timeout"  # no byte within the read (or idle) timeout
+    DEADLINE = "deadline"  # the whole call's time ran out
+    BROKEN = "broken"  # the connection dropped or the peer broke the protocol
+    OTHER = "other"
+
+
+class HTTPFailure(Exception):
+    """A request that got no complete HTTP reply, in the backend-neutral terms above."""
+
+    def __init__(self, kind: Failure, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+class Timeouts:
+    """Seconds for one attempt: connect, each read (the idle timeout of a stream) and the
+    whole attempt (None: only the read timeout bounds it)."""
+
+    __slots__ = ("connect", "read", "total")
+
+    def __init__(self, connect: float, read: float, total: float | None = None) -> None:
+        self.connect = connect
+        self.read = read
+        self.total = total
+
+
+class Reply(Protocol):
+    """An open reply whose body has not been read yet (sync)."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Lower-cased names."""
+        ...
+    @property
+    def url(self) -> str: ...
+
+    def read(self) -> bytes: ...
+    def lines(self) -> Iterator[str]: ...
+    def close(self) -> None: ...
+
+
+class AsyncReply(Protocol):
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def url(self) -> str: ...
+
+    async def read(self) -> bytes: ...
+    def lines(self) -> AsyncIterator[str]: ...
+    async def close(self) -> None: ...
+
+
+class SyncBackend(Protocol):
+    def fetch(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+              timeouts: Timeouts) -> tuple[int, dict[str, str], bytes, str]:
+        """Send and read the whole reply: (status, headers, body, url)."""
+        ...
+
+    def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+             timeouts: Timeouts) -> Reply: ...
+
+    def close(self) -> None: ...
+
+
+class AsyncBackend(Protocol):
+    async def fetch(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                    timeouts: Timeouts) -> tuple[int, dict[str, str], bytes, str]: ...
+
+    async def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                   timeouts: Timeouts) -> AsyncReply: ...
+
+    async def close(self) -> None: ...
+
+
+class LineSplitter:
+    """Bytes in, text lines out, ended by LF, CRLF or CR as the event-stream format allows.
+
+    A chunk may end inside a line (or between CR and LF): that part waits for the next
+    chunk. Splitting bytes at line ends never cuts a UTF-8 character in two."""
+
+    __slots__ = ("_rest",)
+
+    def __init__(self) -> None:
+        self._rest = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        if self._rest:
+            chunk = self._rest + chunk
+        lines = chunk.splitlines(keepends=True)
+        if not lines:
+            return []
+        last = lines[-1]
+        if last.endswith(b"\n"):
+            self._rest = b""
+        else:  # unfinished, or a CR whose LF may be in the next chunk
+            self._rest = last
+            del lines[-1]
+        return [line.rstrip(b"\r\n").decode("utf-8", "replace") for line in lines]
+
+    def end(self) -> list[str]:
+        rest, self._rest = self._rest, b""
+        return [line.decode("utf-8", "replace") for line in rest.splitlines()]
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment sets for ``url`` (``HTTPS_PROXY``, ``ALL_PROXY``...,
+    minus ``NO_PROXY``), as httpx would use it; None when there is none."""
+    if not any(name.lower().endswith("_proxy") for name in os.environ):
+        return None  # the usual case, decided without importing urllib.request (10 MB)
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or not parts.hostname:
+        return None
+    if urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return proxy
+
+
+def ssl_context() -> ssl.SSLContext:
+    """TLS settings as httpx makes them: certifi's CA bundle unless ``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR`` name others."""
+    import ssl
+
+    cafile = os.environ.get("SSL_CERT_FILE")
+    capath = os.environ.get("SSL_CERT_DIR")
+    if not cafile and not capath:
+        import certifi
+
+        cafile = certifi.where()
+    return ssl.create_default_context(cafile=cafile, capath=capath)

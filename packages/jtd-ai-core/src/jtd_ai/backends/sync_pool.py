@@ -1,0 +1,139 @@
+"""Sync calls on httpcore's connection pool: httpx's connection layer, minus the client layer.
+
+httpx's ``Client`` adds URL merging, cookies, auth and redirect handling around httpcore;
+the core needs none of it (it builds whole URLs and headers itself), and on a fast server
+that layer costs more than the request. Proxies are not handled here: the transport uses
+the httpx backend when the environment sets one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpcore
+
+from jtd_ai.backends import Failure, HTTPFailure, LineSplitter, Timeouts, ssl_context
+
+__all__ = ["SyncPool"]
+
+_TIMEOUT_KINDS: dict[type[Exception], Failure] = {
+    httpcore.ConnectTimeout: Failure.CONNECT_TIMEOUT,
+    httpcore.PoolTimeout: Failure.CONNECT_TIMEOUT,
+    httpcore.ReadTimeout: Failure.READ_TIMEOUT,
+    httpcore.WriteTimeout: Failure.READ_TIMEOUT,
+}
+
+
+def _failure(exc: Exception) -> HTTPFailure:
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    kind = _TIMEOUT_KINDS.get(type(exc))
+    if kind is None:
+        if isinstance(exc, httpcore.ConnectError | httpcore.UnsupportedProtocol):
+            kind = Failure.CONNECT
+        elif isinstance(exc, httpcore.NetworkError | httpcore.ProtocolError):
+            kind = Failure.BROKEN
+        else:
+            kind = Failure.OTHER
+    return HTTPFailure(kind, detail)
+
+
+class _Reply:
+    """A streamed reply on a pooled connection; ``close`` returns the connection."""
+
+    __slots__ = ("_response", "headers", "status", "url")
+
+    def __init__(self, response: httpcore.Response, url: str) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers = _headers(response.headers)
+        self.url = url
+
+    def read(self) -> bytes:
+        try:
+            return b"".join(self._response.stream)  # type: ignore[arg-type]
+        except httpcore.TimeoutException as exc:
+            raise _failure(exc) from exc
+        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            raise _failure(exc) from exc
+
+    def lines(self) -> Iterator[str]:
+        splitter = LineSplitter()
+        try:
+            for chunk in self._response.stream:  # type: ignore[union-attr]
+                yield from splitter.feed(chunk)
+        except (httpcore.TimeoutException, httpcore.NetworkError,
+                httpcore.ProtocolError) as exc:
+            raise _failure(exc) from exc
+        yield from splitter.end()
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
+
+
+class SyncPool:
+    """One provider's sync connections; safe to share across threads."""
+
+    def __init__(self, *, max_connections: int = 200, max_keepalive: int = 100,
+                 keepalive_expiry: float = 30.0, https: bool = True) -> None:
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context() if https else None,
+            max_connections=max_connections, max_keepalive_connections=max_keepalive,
+            keepalive_expiry=keepalive_expiry,
+        )
+        self._urls: dict[str, tuple[httpcore.URL, str]] = {}
+        self._lock = threading.Lock()
+
+    def _url(self, url: str) -> tuple[httpcore.URL, str]:
+        known = self._urls.get(url)
+        if known is None:
+            parsed = httpcore.URL(url)
+            default = 443 if parsed.scheme == b"https" else 80
+            host = parsed.host.decode("ascii")
+            host_header = host if parsed.port in (None, default) else f"{host}:{parsed.port}"
+            known = (parsed, host_header)
+            with self._lock:
+                if len(self._urls) > 512:  # paths with model names or page tokens vary
+                    self._urls.clear()
+                self._urls[url] = known
+        return known
+
+    def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+              timeouts: Timeouts) -> httpcore.Response:
+        target, host = self._url(url)
+        pairs: list[tuple[str, str]] = [("Host", host), *headers.items()]
+        if body is not None:
+            pairs.append(("Content-Length", str(len(body))))
+        extensions: dict[str, Any] = {"timeout": {
+            "connect": timeouts.connect, "read": timeouts.read, "write": timeouts.read,
+            "pool": timeouts.connect,
+        }}
+        request = httpcore.Request(method, target, headers=pairs, content=body,
+                                   extensions=extensions)
+        try:
+            return self._pool.handle_request(request)
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
+                httpcore.UnsupportedProtocol, httpcore.ProxyError) as exc:
+            raise _failure(exc) from exc
+
+    def fetch(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+              timeouts: Timeouts) -> tuple[int, dict[str, str], bytes, str]:
+        response = self._send(method, url, headers, body, timeouts)
+        reply = _Reply(response, url)
+        try:
+            content = reply.read()
+        finally:
+            response.close()
+        return reply.status, reply.headers, content, url
+
+    def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+             timeouts: Timeouts) -> _Reply:
+        return _Reply(self._send(method, url, headers, body, timeouts), url)
+
+    def close(self) -> None:
+        self._pool.close()

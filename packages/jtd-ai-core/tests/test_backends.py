@@ -1,0 +1,317 @@
+"""The HTTP backends under the transport: each one moves the same bytes and reports the same
+failures in the same terms, over real sockets to the fake provider server."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import socket
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from jtd_ai import AIManager
+from jtd_ai.backends import Failure, HTTPFailure, LineSplitter, Timeouts, proxy_for
+from jtd_ai.backends.async_aiohttp import AiohttpBackend
+from jtd_ai.backends.httpx_client import HttpxAsync, HttpxSync
+from jtd_ai.backends.sync_pool import SyncPool
+from jtd_ai.errors import ConfigurationError
+from jtd_ai.testing.server import FakeProviderServer, Fault
+
+KEY = "sk-fake-backend-key"
+BODY = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+STREAM = json.dumps({"model": "gpt-4o-mini", "stream": True,
+                     "messages": [{"role": "user", "content": "one two three"}]})
+HEADERS = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+TIMEOUTS = Timeouts(connect=2.0, read=5.0)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeProviderServer]:
+    with FakeProviderServer(api_key=KEY) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _no_faults(server: FakeProviderServer) -> Iterator[None]:
+    server.clear_faults()
+    yield
+    server.clear_faults()
+
+
+def url(server: FakeProviderServer, path: str = "chat/completions") -> str:
+    return server.base_url("openai").rstrip("/") + "/" + path
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+SYNC = {"httpcore": lambda: SyncPool(https=False), "httpx": lambda: HttpxSync()}
+ASYNC = {"aiohttp": lambda: AiohttpBackend(https=False), "httpx": lambda: HttpxAsync()}
+
+
+# -- the line splitter ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cut", range(1, 12))
+def test_lines_come_out_whole_wherever_chunks_are_cut(cut: int) -> None:
+    body = "data: é1\r\n\r\ndata: 2\n\nx\ry\r\n".encode()
+    splitter = LineSplitter()
+    lines = [line for i in range(0, len(body), cut) for line in splitter.feed(body[i:i + cut])]
+    lines += splitter.end()
+    assert lines == ["data: é1", "", "data: 2", "", "x", "y"]
+
+
+def test_an_unterminated_last_line_comes_out_at_the_end() -> None:
+    splitter = LineSplitter()
+    assert splitter.feed(b"a\nb") == ["a"]
+    assert splitter.end() == ["b"]
+    assert splitter.end() == []
+
+
+# -- sync backends --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SYNC))
+def test_sync_fetch_returns_status_headers_and_body(server: FakeProviderServer,
+                                                    name: str) -> None:
+    backend = SYNC[name]()
+    try:
+        status, headers, body, where = backend.fetch("POST", url(server), HEADERS,
+                                                     BODY.encode(), TIMEOUTS)
+    finally:
+        backend.close()
+    assert status == 200
+    assert headers["content-type"].startswith("application/json")
+    assert all(key == key.lower() for key in headers)
+    assert json.loads(body)["choices"][0]["message"]["content"] == "echo: hi"
+    assert where == url(server)
+    assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize("name", sorted(SYNC))
+def test_sync_stream_gives_lines(server: FakeProviderServer, name: str) -> None:
+    backend = SYNC[name]()
+    reply = backend.open("POST", url(server), HEADERS, STREAM.encode(), TIMEOUTS)
+    try:
+        assert reply.status == 200
+        lines = list(reply.lines())
+    finally:
+        reply.close()
+        backend.close()
+    events = [line[6:] for line in lines if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    text = "".join(json.loads(e)["choices"][0]["delta"].get("content") or ""
+                   for e in events[:-1] if json.loads(e).get("choices"))
+    assert text == "echo: one two three"
+
+
+@pytest.mark.parametrize("name", sorted(SYNC))
+def test_sync_refused_connection_is_a_connect_failure(name: str) -> None:
+    backend = SYNC[name]()
+    with pytest.raises(HTTPFailure) as caught:
+        backend.fetch("GET", f"http://127.0.0.1:{closed_port()}/v1/models", {}, None, TIMEOUTS)
+    assert caught.value.kind is Failure.CONNECT
+
+
+@pytest.mark.parametrize("name", sorted(SYNC))
+def test_sync_silence_is_a_read_timeout(server: FakeProviderServer, name: str) -> None:
+    server.inject(Fault(delay=2.0))
+    backend = SYNC[name]()
+    with pytest.raises(HTTPFailure) as caught:
+        backend.fetch("POST", url(server), HEADERS, BODY.encode(), Timeouts(2.0, 0.2))
+    assert caught.value.kind is Failure.READ_TIMEOUT
+
+
+@pytest.mark.parametrize("name", sorted(SYNC))
+def test_sync_dropped_stream_is_a_broken_connection(server: FakeProviderServer,
+                                                    name: str) -> None:
+    server.inject(Fault(reset_after=2))
+    backend = SYNC[name]()
+    reply = backend.open("POST", url(server), HEADERS, STREAM.encode(), TIMEOUTS)
+    got: list[str] = []
+    with pytest.raises(HTTPFailure) as caught:
+        got.extend(reply.lines())
+    reply.close()
+    assert caught.value.kind is Failure.BROKEN
+    assert sum(line.startswith("data: ") for line in got) == 2
+
+
+# -- async backends -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC))
+async def test_async_fetch_returns_status_headers_and_body(server: FakeProviderServer,
+                                                           name: str) -> None:
+    backend = ASYNC[name]()
+    try:
+        status, headers, body, _ = await backend.fetch("POST", url(server), HEADERS,
+                                                       BODY.encode(), TIMEOUTS)
+    finally:
+        await backend.close()
+    assert status == 200
+    assert all(key == key.lower() for key in headers)
+    assert json.loads(body)["choices"][0]["message"]["content"] == "echo: hi"
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC))
+async def test_async_stream_gives_lines(server: FakeProviderServer, name: str) -> None:
+    backend = ASYNC[name]()
+    reply = await backend.open("POST", url(server), HEADERS, STREAM.encode(), TIMEOUTS)
+    try:
+        lines = [line async for line in reply.lines()]
+    finally:
+        await reply.close()
+        await backend.close()
+    assert [line for line in lines if line.startswith("data: ")][-1] == "data: [DONE]"
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC))
+async def test_async_refused_connection_is_a_connect_failure(name: str) -> None:
+    backend = ASYNC[name]()
+    try:
+        with pytest.raises(HTTPFailure) as caught:
+            await backend.fetch("GET", f"http://127.0.0.1:{closed_port()}/v1/models", {}, None,
+                                TIMEOUTS)
+    finally:
+        await backend.close()
+    assert caught.value.kind is Failure.CONNECT
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC))
+async def test_async_total_time_is_the_deadline(server: FakeProviderServer, name: str) -> None:
+    server.inject(Fault(delay=2.0))
+    backend = ASYNC[name]()
+    try:
+        with pytest.raises(HTTPFailure) as caught:
+            await backend.fetch("POST", url(server), HEADERS, BODY.encode(),
+                                Timeouts(2.0, 5.0, total=0.2))
+    finally:
+        await backend.close()
+    assert caught.value.kind is Failure.DEADLINE
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC))
+async def test_async_silence_is_a_read_timeout(server: FakeProviderServer, name: str) -> None:
+    server.inject(Fault(delay=2.0))
+    backend = ASYNC[name]()
+    try:
+        with pytest.raises(HTTPFailure) as caught:
+            await backend.fetch("POST", url(server), HEADERS, BODY.encode(), Timeouts(2.0, 0.2))
+    finally:
+        await backend.close()
+    assert caught.value.kind is Failure.READ_TIMEOUT
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC))
+async def test_async_dropped_stream_is_a_broken_connection(server: FakeProviderServer,
+                                                           name: str) -> None:
+    server.inject(Fault(reset_after=2))
+    backend = ASYNC[name]()
+    reply = await backend.open("POST", url(server), HEADERS, STREAM.encode(), TIMEOUTS)
+    got: list[str] = []
+    try:
+        with pytest.raises(HTTPFailure) as caught:
+            async for line in reply.lines():
+                got.append(line)
+    finally:
+        await reply.close()
+        await backend.close()
+    assert caught.value.kind is Failure.BROKEN
+    assert sum(line.startswith("data: ") for line in got) == 2
+
+
+def test_aiohttp_sessions_close_with_their_event_loop(server: FakeProviderServer) -> None:
+    backend = AiohttpBackend(https=False)
+
+    async def one() -> int:
+        status, *_ = await backend.fetch("POST", url(server), HEADERS, BODY.encode(), TIMEOUTS)
+        return status
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):  # a script calling asyncio.run again and again
+            assert asyncio.run(one()) == 200
+            assert backend._sessions == {}  # closed when the loop shut down
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+# -- which backend a provider gets ----------------------------------------------------------
+
+
+def driver_for(**config: Any) -> Any:
+    providers = {"p": {"driver": "echo", "base_url": "http://127.0.0.1:9/v1", **config}}
+    return AIManager(providers=providers, config_file=False, env={}).driver("p")
+
+
+def test_default_backends_are_httpcore_and_aiohttp() -> None:
+    driver = driver_for()
+    driver._http_transport = None  # echo brings its own in-process transport
+    assert isinstance(driver.transport.sync_backend, SyncPool)
+    assert isinstance(driver.transport.async_backend, AiohttpBackend)
+
+
+def test_an_httpx_transport_given_is_used_for_both() -> None:
+    driver = driver_for()
+    mock = httpx.MockTransport(lambda request: httpx.Response(200))
+    driver._http_transport = mock
+    assert isinstance(driver.transport.sync_backend, HttpxSync)
+    assert isinstance(driver.transport.async_backend, HttpxAsync)
+
+
+def test_http_backend_httpx_is_honoured() -> None:
+    driver = driver_for(http_backend="httpx")
+    driver._http_transport = None
+    assert isinstance(driver.transport.sync_backend, HttpxSync)
+    assert isinstance(driver.transport.async_backend, HttpxAsync)
+
+
+def test_an_unknown_http_backend_is_a_configuration_error() -> None:
+    driver = driver_for(http_backend="curl")
+    with pytest.raises(ConfigurationError, match="http_backend"):
+        driver.transport  # noqa: B018
+
+
+def test_a_proxy_in_the_environment_sends_calls_through_httpx(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert proxy_for("http://api.example.com/v1") == "http://proxy.internal:3128"
+    driver = driver_for()
+    driver._http_transport = None
+    assert isinstance(driver.transport.sync_backend, HttpxSync)
+
+
+def test_no_proxy_exempts_a_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "api.example.com")
+    assert proxy_for("https://api.example.com/v1") is None
+    assert proxy_for("https://other.example.com/v1") == "http://proxy.internal:3128"
+
+
+def test_without_proxy_variables_there_is_no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                 "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert proxy_for("https://api.example.com/v1") is None
+
+
+def test_an_httpx_client_given_carries_the_calls_of_its_kind() -> None:
+    driver = driver_for()
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
+    driver._http_transport = client
+    backend = driver.transport.sync_backend
+    assert isinstance(backend, HttpxSync) and backend._client is client
+    assert isinstance(driver.transport.async_backend, AiohttpBackend)  # a sync client only
+    backend.close()
+    assert not client.is_closed  # the application's client is the application's to close
+    client.close()
