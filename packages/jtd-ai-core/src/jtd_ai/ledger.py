@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -259,7 +258,6 @@ class LedgerPlugin:
         self._on_error = on_error
         self._active = active
         # When each call began, by id(call), so a failed call's row has its latency too.
-        self._started: dict[int, float] = {}
 
     def _write(self, record: Callable[[], UsageRecord]) -> None:
         try:
@@ -276,16 +274,8 @@ class LedgerPlugin:
                 self._on_error(exc)
 
     @hookimpl
-    def before_request(self, call: CallInfo) -> None:
-        if call.operation in _LEDGER_OPERATIONS:
-            key = id(call)
-            self._started[key] = time.perf_counter()
-            weakref.finalize(call, self._started.pop, key, None)
-
-    @hookimpl
     def after_response(self, call: CallInfo, response: Response) -> None:
         if call.operation in _LEDGER_OPERATIONS:
-            self._started.pop(id(call), None)
             self._write(lambda: UsageRecord.of_call(call, response))
 
     @hookimpl
@@ -299,8 +289,7 @@ class LedgerPlugin:
             if (partial is not None and partial.usage is not None and partial.cost is None
                     and self._pricing is not None):
                 pricing = self._pricing(call.provider, partial.model)
-            began = self._started.pop(id(call), None)
-            latency = time.perf_counter() - began if began is not None else None
+            latency = time.perf_counter() - call.started if call.started else None
             return UsageRecord.of_call(call, partial, status=type(error).__name__,
                                        latency=latency, pricing=pricing)
 

@@ -1,10 +1,13 @@
 """Ledger rows written off the call path: queued, then committed in batches by one thread.
 
 A call only appends its row to a queue (microseconds); a daemon thread writes whatever has
-queued in one transaction. Reads of the ledger (totals, budgets) flush first, so they see
-every row this process queued; ``close()`` and interpreter exit flush too. A process killed
-outright (SIGKILL, power loss) can lose the rows of its last few milliseconds: set
-``[store] background_writes = false`` to write each row before the call returns.
+queued in one transaction, at most every ``LINGER`` seconds (sooner once ``BATCH`` rows
+wait), so a busy process commits a few times a second instead of once per call and the
+writer seldom competes with the calls for the interpreter. Reads of the ledger (totals,
+budgets) flush first, so they see every row this process queued; ``close()`` and
+interpreter exit flush too. A process killed outright (SIGKILL, power loss) can lose the
+rows of its last ``LINGER`` seconds: set ``[store] background_writes = false`` to write
+each row before the call returns.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["LedgerWriter"]
 
 _WRITERS: weakref.WeakSet[LedgerWriter] = weakref.WeakSet()
+
+#: Seconds rows may wait to share a transaction, and the count that ends the wait early.
+LINGER = 0.05
+BATCH = 1000
 
 
 @atexit.register
@@ -43,6 +50,7 @@ class LedgerWriter:
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._closed = False
+        self._urgent = False  # a flush is waiting: write without lingering
         _WRITERS.add(self)
 
     def put(self, record: UsageRecord) -> None:
@@ -50,23 +58,28 @@ class LedgerWriter:
         with self._cond:
             if self._pid != os.getpid():  # a forked child: the parent's thread is not here
                 self._pid, self._thread, self._queue, self._pending = os.getpid(), None, [], 0
-            self._queue.append(record)
+            queue = self._queue
+            queue.append(record)
             self._pending += 1
             if self._thread is None or self._closed:
                 self._closed = False
                 self._thread = threading.Thread(target=self._run, name="jtd-ai-ledger",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if len(queue) == 1 or len(queue) >= BATCH:  # the writer waits for these two
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
                     self._cond.wait()
+                if not self._closed and not self._urgent:
+                    self._cond.wait_for(self._ready, LINGER)
                 if not self._queue:
                     return
                 batch, self._queue = self._queue, []
+                self._urgent = False
             try:
                 ledger = self._ledger()
                 if ledger is not None:
@@ -79,12 +92,18 @@ class LedgerWriter:
                     self._pending -= len(batch)
                     self._cond.notify_all()
 
+    def _ready(self) -> bool:
+        return self._closed or self._urgent or len(self._queue) >= BATCH
+
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until every queued row is written (or failed and reported); False on
         timeout."""
         with self._cond:
             if self._pid != os.getpid():
                 return True
+            if self._pending:
+                self._urgent = True
+                self._cond.notify_all()
             return self._cond.wait_for(lambda: self._pending == 0, timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
