@@ -115,6 +115,17 @@ async def test_exhausted_rate_limit_headers_pause_new_starts() -> None:
     assert clock.now == pytest.approx(2.5)
 
 
+async def test_exhausted_rate_limit_headers_pause_an_unpaced_batch_too() -> None:
+    clock = VirtualClock()
+    pacer = Pacer(clock=clock, sleep=clock.sleep)  # no requests/tokens per minute set
+    assert not pacer.active
+    pacer.observe(RateLimitInfo(remaining_tokens=0, reset_tokens=4.0))
+    assert pacer.active
+    await pacer.acquire(1)
+    assert clock.now == pytest.approx(4.0)
+    assert not pacer.active
+
+
 def test_batch_works_with_configured_pacing(manager_with) -> None:
     driver = manager_with(httpx.MockTransport(by_prompt), requests_per_minute=60_000).driver()
     assert [r.content for r in driver.send_batch(["a", "b"])] == [  # type: ignore[union-attr]

@@ -75,7 +75,9 @@ class Pacer:
 
     @property
     def active(self) -> bool:
-        return bool(self._interval or self._tpm)
+        """Whether starts must wait: a configured pace, or a window the provider reported
+        exhausted that has not reset yet."""
+        return bool(self._interval or self._tpm) or self._paused_until > self._clock()
 
     async def acquire(self, estimate: int) -> None:
         """Wait until a request estimated at ``estimate`` tokens may start."""
@@ -134,7 +136,6 @@ async def run_batch(
                               field="concurrency")
     results: list[Response | AIError | None] = [None] * len(requests)
     state = BatchProgress(total=len(requests))
-    gate = asyncio.Semaphore(concurrency)
 
     def cancelled() -> bool:
         return cancel is not None and cancel.is_set()
@@ -158,31 +159,41 @@ async def run_batch(
             progress(state)
 
     async def one(index: int, request: ChatRequest) -> None:
-        async with gate:
+        paced = pacer is not None and pacer.active
+        estimate = estimate_tokens(request) if paced else 0
+        if pacer is not None and paced:
+            await pacer.acquire(estimate)
             if cancelled():
                 return
-            estimate = estimate_tokens(request)
-            if pacer is not None and pacer.active:
-                await pacer.acquire(estimate)
-                if cancelled():
-                    return
-            try:
-                response = await send(request)
-            except AIError as error:
-                finish(index, error)
-                return
-            if pacer is not None:
-                pacer.observe(response.rate_limit)
+        try:
+            response = await send(request)
+        except AIError as error:
+            finish(index, error)
+            return
+        if pacer is not None:
+            pacer.observe(response.rate_limit)
+            if paced:
                 pacer.record(estimate, response.usage.total_tokens if response.usage else None)
-            finish(index, response)
+        finish(index, response)
 
-    tasks = [asyncio.ensure_future(one(i, r)) for i, r in enumerate(requests)]
+    # ``concurrency`` workers take the next item in turn: fewer tasks than one per item
+    # behind a semaphore, and the same bound on requests in flight.
+    queue = iter(enumerate(requests))
+
+    async def worker() -> None:
+        for index, request in queue:
+            if cancelled():
+                return
+            await one(index, request)
+
+    workers = [asyncio.ensure_future(worker())
+               for _ in range(min(concurrency, len(requests)))]
     try:
-        await asyncio.gather(*tasks)
-    except asyncio.CancelledError:
-        for task in tasks:
+        await asyncio.gather(*workers)
+    except BaseException:
+        for task in workers:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*workers, return_exceptions=True)
         raise
     return [r if r is not None else BatchCancelledError(
         f"item {i} was not sent: the batch was cancelled") for i, r in enumerate(results)]
