@@ -28,10 +28,15 @@ class SSEFramer:
         if not line:
             if not self._data and self._event is None:
                 return None
-            event = StreamEvent("\n".join(self._data), self._event, self._id)
+            data = self._data
+            event = StreamEvent(data[0] if len(data) == 1 else "\n".join(data), self._event,
+                                self._id)
             self._data = []
             self._event = None
             return event
+        if line.startswith("data: "):  # nearly every line: skip the general parsing
+            self._data.append(line[6:])
+            return None
         if line[0] == ":":
             return None
         name, sep, value = line.partition(":")

@@ -37,7 +37,7 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from attrs import field, frozen
 
@@ -66,10 +66,9 @@ if TYPE_CHECKING:
 __all__ = ["ChatProtocol", "ModelPage", "StreamDecoder", "StreamEvent", "parse_retry_after"]
 
 
-@frozen
-class StreamEvent:
+class StreamEvent(NamedTuple):
     """One event of a streamed body: an SSE event (``event``, ``data``, ``id``) or one
-    NDJSON line (in ``data``)."""
+    NDJSON line (in ``data``). A named tuple: one is made per chunk, so it must be cheap."""
 
     data: str
     event: str | None = None

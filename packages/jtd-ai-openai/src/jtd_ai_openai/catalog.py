@@ -73,8 +73,20 @@ class PriceTable:
     aliases: Mapping[str, str] = field(factory=dict)
     #: Long-prompt prices by model: (above this many input tokens, input, cached, output).
     tiers: Mapping[str, tuple[int, str, str | None, str]] = field(factory=dict)
+    #: Prices built so far, by model name (Pricing values are immutable, so shared).
+    _built: dict[str, Pricing | None] = field(factory=dict, init=False, repr=False, eq=False)
 
     def get(self, model: str) -> Pricing | None:
+        try:
+            return self._built[model]
+        except KeyError:
+            pass
+        pricing = self._build(model)
+        if len(self._built) < 4096:  # model names come from replies; keep the memo bounded
+            self._built[model] = pricing
+        return pricing
+
+    def _build(self, model: str) -> Pricing | None:
         key = _resolve(model, self.rows, self.aliases)
         if key is None:
             return None

@@ -51,7 +51,7 @@ from jtd_ai_openai.options import OpenAIOptions
 from jtd_ai_openai.price_table import OPENAI_PRICES
 from jtd_ai_openai.ratelimit import rate_limit_info
 from jtd_ai_openai.stream import ChatStreamDecoder
-from jtd_ai_openai.wire import ChatCompletion, ModelList, Usage
+from jtd_ai_openai.wire import ChatCompletion, ModelList, Usage, read_completion
 
 if TYPE_CHECKING:
     from jtd_ai.config import ProviderConfig
@@ -190,7 +190,8 @@ class OpenAIProtocol(ChatProtocol):
         data = response.json(provider=self.provider)
         if isinstance(data, dict) and "error" in data and "choices" not in data:
             raise self.body_error(read_error(response), response.text, status=response.status)
-        completion = structure_wire(data, ChatCompletion, provider=self.provider)
+        completion = read_completion(data) or structure_wire(data, ChatCompletion,
+                                                            provider=self.provider)
         if not completion.choices:
             raise MalformedResponseError(f"{self.provider} sent a reply without choices",
                                          provider=self.provider, status=response.status,

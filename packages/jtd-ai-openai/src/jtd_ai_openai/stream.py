@@ -20,7 +20,7 @@ from jtd_ai.errors import MalformedResponseError, StreamInterruptedError
 from jtd_ai.protocol import StreamDecoder, StreamEvent
 from jtd_ai.responses import StreamChunk, ToolCallDelta
 from jtd_ai_openai.errors import ErrorFields, error_fields
-from jtd_ai_openai.wire import ChatChunk, ToolCallBody
+from jtd_ai_openai.wire import ChatChunk, ToolCallBody, read_chunk
 
 if TYPE_CHECKING:
     from jtd_ai_openai.protocol import OpenAIProtocol
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["ChatStreamDecoder"]
 
 _DONE = "[DONE]"
+#: The delta keys of a content-only chunk.
+_TEXT_ONLY = frozenset(("content", "role"))
 
 
 class ChatStreamDecoder(StreamDecoder):
@@ -55,13 +57,17 @@ class ChatStreamDecoder(StreamDecoder):
                 f"{provider} sent a stream event that is not JSON: {data[:200]!r}",
                 provider=provider, body=data,
             ) from None
+        quick = self._text_only(payload) if event.event is None else None
+        if quick is not None:
+            return quick
         if event.event == "error" or (isinstance(payload, dict) and "error" in payload):
             fields = error_fields(payload)
             if fields is not None:
                 raise self.protocol.body_error(fields, data)
             if event.event == "error":
                 raise self.protocol.body_error(ErrorFields(data[:200]), data)
-        chunk = structure_wire(payload, ChatChunk, provider=provider, what="$chunk")
+        chunk = read_chunk(payload) or structure_wire(payload, ChatChunk, provider=provider,
+                                                      what="$chunk")
         if chunk.model:
             self.model = chunk.model
         usage = self.protocol.token_usage(chunk.usage) if chunk.usage is not None else None
@@ -79,6 +85,28 @@ class ChatStreamDecoder(StreamDecoder):
             refusal=delta.refusal or "", tool_calls=calls, finish_reason=finish, usage=usage,
             model=self.model, raw=payload,
         ),)
+
+    def _text_only(self, payload: object) -> tuple[StreamChunk] | None:
+        """The chunk of the most common event, a piece of content and nothing else, read
+        directly; None for any other event (it takes the general path below)."""
+        if type(payload) is not dict or "usage" in payload or "error" in payload:
+            return None
+        choices = payload.get("choices")
+        if type(choices) is not list or len(choices) != 1:
+            return None
+        choice = choices[0]
+        if type(choice) is not dict or choice.get("finish_reason") is not None:
+            return None
+        delta = choice.get("delta")
+        if type(delta) is not dict or not _TEXT_ONLY.issuperset(delta):
+            return None
+        content = delta.get("content")
+        model = payload.get("model")
+        if type(content) is not str or not content or not (model is None or type(model) is str):
+            return None
+        if model:
+            self.model = model
+        return (StreamChunk(delta=content, model=self.model, raw=payload),)
 
     def _delta(self, call: ToolCallBody) -> ToolCallDelta:
         index = call.index

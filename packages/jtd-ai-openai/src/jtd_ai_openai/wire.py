@@ -115,3 +115,121 @@ class ModelList:
     data: list[ModelEntry]
     has_more: bool | None = None
     last_id: str | None = None
+
+
+# -- the common shape, read directly -------------------------------------------------------------
+# cattrs checks and converts every field, which costs more than the rest of a call's parsing.
+# Replies in the documented shape, with exactly the JSON types it names, are read here
+# instead; anything else (tool calls, a missing field, an odd type) returns None and goes
+# through cattrs, whose errors name the field. Both give equal objects
+# (tests/test_wire_fast_path.py).
+
+
+def _text(value: object) -> bool:
+    return value is None or type(value) is str
+
+
+def _count(value: object) -> bool:
+    return value is None or type(value) is int
+
+
+def _details(value: object, key: str) -> tuple[bool, int | None]:
+    if value is None:
+        return True, None
+    if type(value) is not dict:
+        return False, None
+    count = value.get(key)
+    return _count(count), count
+
+
+def read_usage(data: object) -> tuple[bool, Usage | None]:
+    """(True, usage) when ``data`` is a usage object (or null) in the documented shape."""
+    if data is None:
+        return True, None
+    if type(data) is not dict:
+        return False, None
+    prompt = data.get("prompt_tokens")
+    completion = data.get("completion_tokens")
+    total = data.get("total_tokens")
+    if type(prompt) is not int or type(completion) is not int or not _count(total):
+        return False, None
+    raw_prompt = data.get("prompt_tokens_details")
+    raw_completion = data.get("completion_tokens_details")
+    ok_prompt, cached = _details(raw_prompt, "cached_tokens")
+    ok_completion, reasoning = _details(raw_completion, "reasoning_tokens")
+    if not (ok_prompt and ok_completion):
+        return False, None
+    return True, Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=total,
+        prompt_tokens_details=None if raw_prompt is None else PromptDetails(cached),
+        completion_tokens_details=None if raw_completion is None else CompletionDetails(
+            reasoning),
+    )
+
+
+def _body(data: object) -> MessageBody | None:
+    """A message or delta without tool calls, with text (or null) in every field we read."""
+    if type(data) is not dict or data.get("tool_calls") is not None:
+        return None
+    content = data.get("content")
+    refusal = data.get("refusal")
+    reasoning_content = data.get("reasoning_content")
+    reasoning = data.get("reasoning")
+    if not (_text(content) and _text(refusal) and _text(reasoning_content)
+            and _text(reasoning)):
+        return None
+    return MessageBody(content=content, refusal=refusal, reasoning_content=reasoning_content,
+                       reasoning=reasoning)
+
+
+def _choice(data: object, key: str) -> tuple[MessageBody, int, str | None] | None:
+    if type(data) is not dict:
+        return None
+    index = data.get("index", 0)
+    finish = data.get("finish_reason")
+    if type(index) is not int or not _text(finish):
+        return None
+    if key == "delta" and "delta" not in data:
+        return MessageBody(), index, finish
+    body = _body(data.get(key))
+    return None if body is None else (body, index, finish)
+
+
+def read_completion(data: object) -> ChatCompletion | None:
+    """``data`` as a ChatCompletion when it has the common shape, else None (use cattrs)."""
+    if type(data) is not dict:
+        return None
+    model = data.get("model")
+    raw_choices = data.get("choices")
+    if type(model) is not str or type(raw_choices) is not list:
+        return None
+    choices = []
+    for raw in raw_choices:
+        parts = _choice(raw, "message")
+        if parts is None:
+            return None
+        choices.append(Choice(message=parts[0], index=parts[1], finish_reason=parts[2]))
+    ok, usage = read_usage(data.get("usage"))
+    if not ok:
+        return None
+    return ChatCompletion(model=model, choices=choices, usage=usage)
+
+
+def read_chunk(data: object) -> ChatChunk | None:
+    """``data`` as a ChatChunk when it has the common shape, else None (use cattrs)."""
+    if type(data) is not dict:
+        return None
+    model = data.get("model")
+    raw_choices = data.get("choices", [])
+    if not _text(model) or type(raw_choices) is not list:
+        return None
+    choices = []
+    for raw in raw_choices:
+        parts = _choice(raw, "delta")
+        if parts is None:
+            return None
+        choices.append(DeltaChoice(delta=parts[0], index=parts[1], finish_reason=parts[2]))
+    ok, usage = read_usage(data.get("usage"))
+    if not ok:
+        return None
+    return ChatChunk(choices=choices, model=model, usage=usage)

@@ -1,0 +1,135 @@
+"""The direct reader of common replies gives what cattrs gives, and refuses the rest."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from jtd_ai.convert import structure_wire
+from jtd_ai.errors import MalformedResponseError
+from jtd_ai_openai.wire import ChatChunk, ChatCompletion, read_chunk, read_completion
+
+
+def completion(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi."},
+                     "logprobs": None, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12,
+                  "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 0}},
+    }
+    data.update(changes)
+    return data
+
+
+def with_message(**message: Any) -> dict[str, Any]:
+    data = completion()
+    data["choices"][0]["message"] = {"role": "assistant", **message}
+    return data
+
+
+COMMON = {
+    "plain": completion(),
+    "no usage": completion(usage=None),
+    "usage left out": {k: v for k, v in completion().items() if k != "usage"},
+    "usage without details": completion(usage={"prompt_tokens": 1, "completion_tokens": 2}),
+    "details null": completion(usage={"prompt_tokens": 1, "completion_tokens": 2,
+                                      "total_tokens": 3, "prompt_tokens_details": None,
+                                      "completion_tokens_details": {}}),
+    "refusal": with_message(content=None, refusal="I can't help with that."),
+    "xai reasoning": with_message(content="4", reasoning_content="2+2 is 4"),
+    "compatible reasoning": with_message(content="4", reasoning="2+2"),
+    "no finish reason": completion(choices=[{"message": {"content": "x"}}]),
+    "two choices": completion(choices=[
+        {"index": 1, "message": {"content": "b"}, "finish_reason": "length"},
+        {"index": 0, "message": {"content": "a"}, "finish_reason": "stop"}]),
+    "no choices": completion(choices=[]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMMON))
+def test_common_replies_read_directly_equal_cattrs(name: str) -> None:
+    data = COMMON[name]
+    direct = read_completion(copy.deepcopy(data))
+    assert direct is not None
+    assert direct == structure_wire(copy.deepcopy(data), ChatCompletion, provider="openai")
+
+
+UNCOMMON = {
+    "tool calls": with_message(content=None, tool_calls=[
+        {"id": "call_1", "type": "function",
+         "function": {"name": "f", "arguments": "{}"}}]),
+    "count as text": completion(usage={"prompt_tokens": "9", "completion_tokens": 3}),
+    "count as bool": completion(usage={"prompt_tokens": True, "completion_tokens": 3}),
+    "count as float": completion(usage={"prompt_tokens": 9.0, "completion_tokens": 3}),
+    "content not text": with_message(content=5),
+    "model missing": {k: v for k, v in completion().items() if k != "model"},
+    "choices not a list": completion(choices={"0": {}}),
+    "message missing": completion(choices=[{"index": 0}]),
+    "cached count odd": completion(usage={"prompt_tokens": 1, "completion_tokens": 2,
+                                          "prompt_tokens_details": {"cached_tokens": "0"}}),
+    "not an object": [completion()],
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNCOMMON))
+def test_anything_else_is_left_to_cattrs(name: str) -> None:
+    data = UNCOMMON[name]
+    assert read_completion(data) is None
+    try:
+        slow: ChatCompletion | None = structure_wire(data, ChatCompletion, provider="openai")
+    except MalformedResponseError:
+        return  # cattrs names the field; the direct reader must not have accepted it
+    assert slow is not None
+
+
+def chunk(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1,
+        "model": "gpt-4o-mini", "system_fingerprint": "fp_1",
+        "choices": [{"index": 0, "delta": {"content": "Hel"}, "logprobs": None,
+                     "finish_reason": None}],
+    }
+    data.update(changes)
+    return data
+
+
+COMMON_CHUNKS = {
+    "content": chunk(),
+    "role first": chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                  "finish_reason": None}]),
+    "finish": chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
+    "delta left out": chunk(choices=[{"index": 0, "finish_reason": "stop"}]),
+    "usage last": chunk(choices=[], usage={"prompt_tokens": 5, "completion_tokens": 7,
+                                           "total_tokens": 12}),
+    "no model": {"choices": [{"delta": {"content": "x"}}]},
+    "choices left out": {"model": "m"},
+    "reasoning": chunk(choices=[{"index": 0, "delta": {"reasoning_content": "hmm"}}]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMMON_CHUNKS))
+def test_common_chunks_read_directly_equal_cattrs(name: str) -> None:
+    data = COMMON_CHUNKS[name]
+    direct = read_chunk(copy.deepcopy(data))
+    assert direct is not None
+    assert direct == structure_wire(copy.deepcopy(data), ChatChunk, provider="openai")
+
+
+UNCOMMON_CHUNKS = {
+    "tool call": chunk(choices=[{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": ""}}]}}]),
+    "delta null": chunk(choices=[{"index": 0, "delta": None}]),
+    "content not text": chunk(choices=[{"index": 0, "delta": {"content": 1}}]),
+    "model not text": chunk(model=5),
+    "usage odd": chunk(usage={"prompt_tokens": 1}),
+    "index odd": chunk(choices=[{"index": "0", "delta": {}}]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNCOMMON_CHUNKS))
+def test_other_chunks_are_left_to_cattrs(name: str) -> None:
+    assert read_chunk(UNCOMMON_CHUNKS[name]) is None
