@@ -272,3 +272,46 @@ def test_rows_queued_at_exit_are_written(tmp_path) -> None:
     )  # no close(): the interpreter's exit must flush
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     assert Ledger(Store(tmp_path / "db")).total().calls == 30
+
+
+def _call(operation: str = "chat") -> object:
+    from jtd_ai.calls import CallInfo
+
+    return CallInfo(provider="p", driver="openai", operation=operation, model="asked",
+                    attempts=2, batch_id="b1")
+
+
+@pytest.mark.parametrize("case", ["priced reply", "unpriced reply", "partial of a failure",
+                                  "no reply", "streamed"])
+def test_the_row_made_on_each_call_is_the_records_row(case: str) -> None:
+    from jtd_ai.ledger import usage_row
+    from jtd_ai.pricing import Pricing
+    from jtd_ai.responses import Response, TokenUsage
+
+    price = Pricing(input=Decimal("0.15"), output=Decimal("0.6"), source="table",
+                    as_of=dt.date(2026, 11, 24))
+    usage = TokenUsage(input_tokens=1200, output_tokens=300, cached_input_tokens=200,
+                       reasoning_tokens=50)
+    reply = Response(content="x", model="answered", provider="p", usage=usage,
+                     request_id="req_1", latency=0.25)
+    args: dict[str, object] = {
+        "priced reply": {"response": reply.completed(latency=None, cost=price.cost(usage),
+                                                     pricing=price)},
+        "unpriced reply": {"response": reply},
+        "partial of a failure": {"response": reply, "status": "TimeoutError",
+                                 "latency": 1.5, "pricing": price},
+        "no reply": {"response": None, "status": "InvalidCredentialsError", "latency": 0.1},
+        "streamed": {"response": reply},
+    }[case]
+    call = _call("stream" if case == "streamed" else "chat")
+    moment = dt.datetime(2026, 11, 24, 23, 59, 59, 123456, tzinfo=dt.UTC)
+    response = args.pop("response")
+    record = UsageRecord.of_call(call, response, **args)  # type: ignore[arg-type]
+    expected = attrs_evolve_ts(record, moment).row()
+    assert usage_row(call, response, ts=moment, **args) == expected  # type: ignore[arg-type]
+
+
+def attrs_evolve_ts(record: UsageRecord, moment: dt.datetime) -> UsageRecord:
+    import attrs
+
+    return attrs.evolve(record, ts=moment)

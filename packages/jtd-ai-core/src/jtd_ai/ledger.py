@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from jtd_ai.responses import Response
     from jtd_ai.store import Store
 
-__all__ = ["GROUPS", "Ledger", "LedgerPlugin", "UsageRecord", "UsageTotal"]
+__all__ = ["GROUPS", "Ledger", "LedgerPlugin", "UsageRecord", "UsageTotal", "usage_row"]
 
 #: What totals can be grouped by (any combination, in the order given).
 GROUPS = ("provider", "model", "day", "driver", "status", "operation", "batch_id")
@@ -101,6 +101,7 @@ class UsageRecord:
         )
 
     def row(self) -> tuple[Any, ...]:
+        """The values stored, in the order of the ledger's columns."""
         ts = self.ts.astimezone(dt.UTC)
         values = {
             "ts": ts.isoformat(timespec="microseconds"), "day": ts.date().isoformat(),
@@ -109,6 +110,39 @@ class UsageRecord:
             "price_as_of": self.price_as_of.isoformat() if self.price_as_of else None,
         }
         return tuple(values[f] if f in values else getattr(self, f) for f in _FIELDS)
+
+
+def usage_row(call: CallInfo, response: Response | None, *, status: str = "ok",
+              latency: float | None = None, pricing: Pricing | None = None,
+              ts: dt.datetime | None = None) -> tuple[Any, ...]:
+    """``UsageRecord.of_call(...).row()`` without the record in between: the row is made on
+    every call, and the record would only be taken apart again (tests/test_ledger.py checks
+    both give the same row)."""
+    usage = response.usage if response is not None else None
+    cost = response.cost if response is not None else None
+    if response is not None and response.pricing is not None:
+        pricing = response.pricing
+    if cost is None and usage is not None and pricing is not None:
+        cost = pricing.cost(usage)
+    if cost is None:
+        pricing = None
+    moment = (ts or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    if response is not None and response.latency is not None:
+        latency = response.latency
+    as_of = pricing.as_of if pricing is not None else None
+    return (
+        moment.isoformat(timespec="microseconds"), moment.date().isoformat(), call.provider,
+        call.driver, response.model if response is not None else call.model, call.operation,
+        response.request_id if response is not None else None,
+        usage.input_tokens if usage else None, usage.output_tokens if usage else None,
+        usage.cached_input_tokens if usage else None,
+        usage.cache_write_tokens if usage else None,
+        usage.reasoning_tokens if usage else None,
+        str(cost) if cost is not None else None, to_pico(cost), latency, status,
+        int(call.operation == "stream"), call.batch_id, call.attempts,
+        pricing.source if pricing is not None else None,
+        as_of.isoformat() if as_of else None,
+    )
 
 
 @frozen
@@ -143,8 +177,12 @@ class Ledger:
 
     def record(self, *records: UsageRecord) -> None:
         """Append rows, in one transaction."""
+        self.record_rows([r.row() for r in records])
+
+    def record_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Append rows made by :func:`usage_row`, in one transaction."""
         with self.store.write() as conn:
-            conn.executemany(_INSERT, [r.row() for r in records])
+            conn.executemany(_INSERT, rows)
 
     def _where(self, since: dt.date | dt.datetime | None, until: dt.date | dt.datetime | None,
                filters: dict[str, str | None]) -> tuple[str, list[object]]:
@@ -257,18 +295,17 @@ class LedgerPlugin:
         self._pricing = pricing
         self._on_error = on_error
         self._active = active
-        # When each call began, by id(call), so a failed call's row has its latency too.
 
-    def _write(self, record: Callable[[], UsageRecord]) -> None:
+    def _write(self, row: Callable[[], tuple[Any, ...]]) -> None:
         try:
             if self._active is not None and not self._active():
                 return
             if self._writer is not None:
-                self._writer.put(record())
+                self._writer.put(row())
                 return
             ledger = self._ledger()
             if ledger is not None:
-                ledger.record(record())
+                ledger.record_rows([row()])
         except Exception as exc:
             if self._on_error is not None:
                 self._on_error(exc)
@@ -276,21 +313,21 @@ class LedgerPlugin:
     @hookimpl
     def after_response(self, call: CallInfo, response: Response) -> None:
         if call.operation in _LEDGER_OPERATIONS:
-            self._write(lambda: UsageRecord.of_call(call, response))
+            self._write(lambda: usage_row(call, response))
 
     @hookimpl
     def on_error(self, call: CallInfo, error: AIError) -> None:
         if call.operation not in _LEDGER_OPERATIONS:
             return
 
-        def record() -> UsageRecord:
+        def row() -> tuple[Any, ...]:
             partial = error.partial
             pricing = None
             if (partial is not None and partial.usage is not None and partial.cost is None
                     and self._pricing is not None):
                 pricing = self._pricing(call.provider, partial.model)
             latency = time.perf_counter() - call.started if call.started else None
-            return UsageRecord.of_call(call, partial, status=type(error).__name__,
-                                       latency=latency, pricing=pricing)
+            return usage_row(call, partial, status=type(error).__name__, latency=latency,
+                             pricing=pricing)
 
-        self._write(record)
+        self._write(row)

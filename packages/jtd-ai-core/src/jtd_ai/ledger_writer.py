@@ -17,10 +17,10 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jtd_ai.ledger import Ledger, UsageRecord
+    from jtd_ai.ledger import Ledger
 
 __all__ = ["LedgerWriter"]
 
@@ -45,7 +45,7 @@ class LedgerWriter:
         self._ledger = ledger
         self._on_error = on_error
         self._cond = threading.Condition()
-        self._queue: list[UsageRecord] = []
+        self._queue: list[tuple[Any, ...]] = []  # rows made by ledger.usage_row
         self._pending = 0  # queued or being written
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -53,7 +53,7 @@ class LedgerWriter:
         self._urgent = False  # a flush is waiting: write without lingering
         _WRITERS.add(self)
 
-    def put(self, record: UsageRecord) -> None:
+    def put(self, record: tuple[Any, ...]) -> None:
         """Queue a row; the writer thread commits it shortly."""
         with self._cond:
             if self._pid != os.getpid():  # a forked child: the parent's thread is not here
@@ -83,7 +83,7 @@ class LedgerWriter:
             try:
                 ledger = self._ledger()
                 if ledger is not None:
-                    ledger.record(*batch)
+                    ledger.record_rows(batch)
             except Exception as exc:
                 if self._on_error is not None:
                     self._on_error(exc)
