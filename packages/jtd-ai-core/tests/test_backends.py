@@ -315,3 +315,61 @@ def test_an_httpx_client_given_carries_the_calls_of_its_kind() -> None:
     backend.close()
     assert not client.is_closed  # the application's client is the application's to close
     client.close()
+
+
+# -- compressed replies (the sync pool asks for gzip and deflate, as httpx does) -------------
+
+
+@pytest.fixture
+def gzip_server() -> Iterator[str]:
+    import gzip
+    import http.server
+    import threading
+
+    body = json.dumps({"ok": "compressed"}).encode()
+    events = b"data: 1\n\ndata: 2\n\n"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            payload = gzip.compress(events if self.path == "/stream" else body)
+            encoding = "gzip" if "gzip" in self.headers.get("Accept-Encoding", "") else ""
+            self.send_response(200)
+            self.send_header("Content-Encoding", encoding or "identity")
+            self.send_header("Content-Length", str(len(payload) if encoding else len(body)))
+            self.end_headers()
+            self.wfile.write(payload if encoding else body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_gzipped_reply_is_decoded(gzip_server: str) -> None:
+    pool = SyncPool(https=False)
+    try:
+        status, headers, body, _ = pool.fetch("GET", gzip_server + "/reply", {}, None, TIMEOUTS)
+        assert status == 200
+        reply = pool.open("GET", gzip_server + "/stream", {}, None, TIMEOUTS)
+        lines = list(reply.lines())
+        reply.close()
+    finally:
+        pool.close()
+    assert headers["content-encoding"] == "gzip"
+    assert json.loads(body) == {"ok": "compressed"}
+    assert lines == ["data: 1", "", "data: 2", ""]
+
+
+def test_an_encoding_we_did_not_ask_for_is_a_broken_reply() -> None:
+    from jtd_ai.backends.sync_pool import _decoded
+
+    with pytest.raises(HTTPFailure) as caught:
+        list(_decoded([b"x"], "br"))
+    assert caught.value.kind is Failure.BROKEN
+    with pytest.raises(HTTPFailure, match="corrupt"):
+        list(_decoded([b"not gzip at all"], "gzip"))

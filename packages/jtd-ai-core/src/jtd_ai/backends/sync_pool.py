@@ -9,7 +9,8 @@ the httpx backend when the environment sets one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpcore
@@ -39,6 +40,29 @@ def _failure(exc: Exception) -> HTTPFailure:
     return HTTPFailure(kind, detail)
 
 
+#: What we accept, as httpx does without brotli or zstandard; replies are decoded here.
+ACCEPT_ENCODING = "gzip, deflate"
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def _decoded(chunks: Iterable[bytes], encoding: str | None) -> Iterator[bytes]:
+    """The body bytes, gunzipped or inflated when the reply says it is compressed."""
+    if not encoding or encoding == "identity":
+        yield from chunks
+        return
+    wbits = _WBITS.get(encoding.strip().lower())
+    if wbits is None:
+        raise HTTPFailure(Failure.BROKEN, f"the reply is encoded as {encoding!r}, which we "
+                          f"did not ask for")
+    inflater = zlib.decompressobj(wbits)
+    try:
+        for chunk in chunks:
+            yield inflater.decompress(chunk)
+        yield inflater.flush()
+    except zlib.error as exc:
+        raise HTTPFailure(Failure.BROKEN, f"the {encoding} body is corrupt: {exc}") from exc
+
+
 class _Reply:
     """A streamed reply on a pooled connection; ``close`` returns the connection."""
 
@@ -50,18 +74,21 @@ class _Reply:
         self.headers = _headers(response.headers)
         self.url = url
 
+    def _chunks(self) -> Iterator[bytes]:
+        raw: Iterable[bytes] = self._response.stream  # type: ignore[assignment]
+        return _decoded(raw, self.headers.get("content-encoding"))
+
     def read(self) -> bytes:
         try:
-            return b"".join(self._response.stream)  # type: ignore[arg-type]
-        except httpcore.TimeoutException as exc:
-            raise _failure(exc) from exc
-        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            return b"".join(self._chunks())
+        except (httpcore.TimeoutException, httpcore.NetworkError,
+                httpcore.ProtocolError) as exc:
             raise _failure(exc) from exc
 
     def lines(self) -> Iterator[str]:
         splitter = LineSplitter()
         try:
-            for chunk in self._response.stream:  # type: ignore[union-attr]
+            for chunk in self._chunks():
                 yield from splitter.feed(chunk)
         except (httpcore.TimeoutException, httpcore.NetworkError,
                 httpcore.ProtocolError) as exc:
@@ -107,6 +134,8 @@ class SyncPool:
               timeouts: Timeouts) -> httpcore.Response:
         target, host = self._url(url)
         pairs: list[tuple[str, str]] = [("Host", host), *headers.items()]
+        if not any(name.lower() == "accept-encoding" for name in headers):
+            pairs.append(("Accept-Encoding", ACCEPT_ENCODING))
         if body is not None:
             pairs.append(("Content-Length", str(len(body))))
         extensions: dict[str, Any] = {"timeout": {
