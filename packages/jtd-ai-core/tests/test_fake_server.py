@@ -168,3 +168,67 @@ def test_requests_are_recorded(server, client) -> None:
     (recorded,) = list(server.requests)
     assert recorded.path == "/v1/chat/completions"
     assert recorded.json()["model"] == "gpt-4o-mini"
+
+
+def test_fault_matches_body_and_carries_message_and_headers(server, client) -> None:
+    server.inject(Fault(status=503, body_contains="#0002.", message="busy now",
+                        headers={"retry-after-ms": "250"}), times=2)
+    assert openai_chat(client, messages=[{"role": "user", "content": "item #0001."}]
+                       ).status_code == 200
+    second = openai_chat(client, messages=[{"role": "user", "content": "item #0002."}])
+    assert second.status_code == 503
+    assert second.json()["error"]["message"] == "busy now"
+    assert second.headers["retry-after-ms"] == "250"
+    assert openai_chat(client, messages=[{"role": "user", "content": "item #0002."}]
+                       ).status_code == 503
+    assert openai_chat(client, messages=[{"role": "user", "content": "item #0002."}]
+                       ).status_code == 200
+
+
+def test_stall_after_events_keeps_the_connection_open(server) -> None:
+    server.inject(Fault(stall_after=2))
+    received: list[str] = []
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "a b c"}]}
+    with httpx.Client(base_url=server.url, timeout=httpx.Timeout(5, read=0.3)) as client, \
+            pytest.raises(httpx.ReadTimeout), \
+            client.stream("POST", "/v1/chat/completions", json=body,
+                          headers={"authorization": f"Bearer {KEY}"}) as response:
+        received.extend(line for line in response.iter_lines() if line)
+    assert len(received) == 2
+
+
+def test_reset_after_bytes_cuts_a_plain_body(server, client) -> None:
+    server.inject(Fault(reset_after_bytes=10))
+    with pytest.raises(httpx.RemoteProtocolError):
+        openai_chat(client)
+    assert openai_chat(client).status_code == 200
+
+
+def test_interval_spaces_stream_events(server, client) -> None:
+    server.inject(Fault(interval=0.05))
+    started = time.monotonic()
+    response = openai_chat(client, stream=True)
+    # A role event, three words, the finish and [DONE]: five gaps of 50 ms.
+    assert len(sse_data(response.text)) == 6
+    assert time.monotonic() - started >= 0.25
+
+
+def test_fault_header_reads_the_new_keys() -> None:
+    fault = Fault.from_header("stall_after=2;reset_after_bytes=40;interval=0.1;message=no")
+    assert (fault.stall_after, fault.reset_after_bytes, fault.interval, fault.message) == (
+        2, 40, 0.1, "no")
+
+
+def test_gemini_quota_kind_and_ollama_key_check(server, client) -> None:
+    server.inject(Fault(status=429, kind="insufficient_quota"))
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    error = client.post("/v1beta/models/gemini-2.5-flash:generateContent", json=body,
+                        headers={"x-goog-api-key": KEY}).json()["error"]
+    assert "PerDay" in error["details"][0]["violations"][0]["quotaId"]
+    chat = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}],
+            "stream": False}
+    assert client.post("/api/chat", json=chat).status_code == 200  # a local Ollama: no key
+    assert client.post("/api/chat", json=chat,
+                       headers={"authorization": f"Bearer {KEY}"}).status_code == 200
+    assert client.post("/api/chat", json=chat,
+                       headers={"authorization": "Bearer wrong"}).status_code == 401

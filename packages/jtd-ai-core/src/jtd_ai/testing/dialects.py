@@ -243,7 +243,14 @@ class GeminiDialect(Dialect):
         if kind == "API_KEY_INVALID":
             details.append({"@type": "type.googleapis.com/google.rpc.ErrorInfo",
                             "reason": "API_KEY_INVALID", "domain": "googleapis.com"})
-        if status == 429 and kind:
+        if status == 429 and kind == "insufficient_quota":
+            # A daily quota used up: waiting seconds will not clear it.
+            details.append({"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                            "violations": [{
+                                "quotaMetric": "generativelanguage.googleapis.com/"
+                                               "generate_content_free_tier_requests",
+                                "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]})
+        elif status == 429 and kind:
             details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo",
                             "retryDelay": kind})
         return {"error": {"code": status, "message": message,

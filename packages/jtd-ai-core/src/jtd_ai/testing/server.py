@@ -15,7 +15,8 @@ Routes: ``/v1/chat/completions``, ``/v1/models``, ``/v1/language-models`` (OpenA
 ``:countTokens`` (Gemini); ``/api/chat``, ``/api/tags``, ``/api/show``, ``/api/version`` (Ollama).
 Replies follow the rule in :mod:`jtd_ai.testing.dialects`. Faults come from :meth:`inject` or
 an ``x-fake-fault`` request header (``status=429;retry_after=2``, ``delay=0.5``,
-``reset_after=2``, ``malformed=1``, ``hang=1``, ``kind=insufficient_quota``).
+``reset_after=2``, ``reset_after_bytes=40``, ``stall_after=2``, ``interval=0.1``,
+``malformed=1``, ``hang=1``, ``kind=insufficient_quota``, ``message=...``).
 
 It is an asyncio server with a minimal HTTP/1.1 reader (keep-alive, Content-Length bodies,
 chunked streamed replies), so it is never the bottleneck of a benchmark.
@@ -58,37 +59,68 @@ MODELS = {
 
 @define
 class Fault:
-    """What to do to one request instead of answering it normally."""
+    """What to do to one request instead of answering it normally.
+
+    Timing: ``delay`` holds back the first byte; ``interval`` spaces stream events;
+    ``stall_after`` and ``hang`` go silent with the connection open. Breaking:
+    ``reset_after`` drops the connection after some stream events (0: before any byte, for
+    any request), ``reset_after_bytes`` after some bytes of any body. Content: ``status``
+    (with ``retry_after``, ``kind``, ``message``, ``headers``) answers with an error,
+    ``malformed`` with a body that is not JSON. Matching: ``path_contains`` and
+    ``body_contains`` limit a fault to some requests (a batch can fail chosen items).
+    """
 
     status: int | None = None
     retry_after: str | None = None
     #: Seconds before the first byte of the reply.
     delay: float = 0.0
-    #: For a stream: drop the connection after this many events (0: before any body).
+    #: For a stream: drop the connection after this many events (0: before any byte, which
+    #: also applies to a plain reply).
     reset_after: int | None = None
     malformed: bool = False
     #: For a stream: send the events, then never end the body.
     hang: bool = False
-    #: Error flavour: ``insufficient_quota`` (OpenAI), ``API_KEY_INVALID`` or a retryDelay
-    #: like ``"2s"`` (Gemini).
+    #: Error flavour: ``insufficient_quota`` (OpenAI; for Gemini a per-day QuotaFailure),
+    #: ``API_KEY_INVALID`` or a retryDelay like ``"2s"`` (Gemini).
     kind: str = ""
     #: Apply only to request paths containing this text.
     path_contains: str | None = None
+    #: Apply only to requests whose body contains this text (e.g. one prompt of a batch).
+    body_contains: str | None = None
+    #: The error message of a ``status`` fault (default ``"fake fault: HTTP <status>"``);
+    #: xAI's out-of-credits 429 is told apart by its text, for instance.
+    message: str | None = None
+    #: Extra headers on the reply, e.g. ``{"retry-after-ms": "250"}`` or
+    #: ``{"x-should-retry": "false"}``.
+    headers: dict[str, str] = field(factory=dict)
+    #: For a stream: send this many events, then go silent without ending the body (a
+    #: stalled stream). For a plain reply: send the head, then go silent.
+    stall_after: int | None = None
+    #: Drop the connection after this many bytes of the body: a plain reply cut short, or a
+    #: stream cut inside an event.
+    reset_after_bytes: int | None = None
+    #: For a stream: seconds to wait before each event after the first (a trickling stream).
+    interval: float = 0.0
 
     @classmethod
     def from_header(cls, value: str) -> Fault:
         values: dict[str, Any] = {}
         for part in value.split(";"):
             key, _, raw = part.strip().partition("=")
-            if key in ("status", "reset_after"):
+            if key in ("status", "reset_after", "stall_after", "reset_after_bytes"):
                 values[key] = int(raw)
-            elif key == "delay":
+            elif key in ("delay", "interval"):
                 values[key] = float(raw)
             elif key in ("malformed", "hang"):
                 values[key] = raw not in ("0", "false", "")
-            elif key in ("retry_after", "kind"):
+            elif key in ("retry_after", "kind", "message"):
                 values[key] = raw
         return cls(**values)
+
+    def matches(self, path: str, body: bytes) -> bool:
+        """Whether this fault applies to a request for ``path`` with ``body``."""
+        return ((self.path_contains is None or self.path_contains in path)
+                and (self.body_contains is None or self.body_contains.encode() in body))
 
 
 @define
@@ -206,12 +238,12 @@ class FakeProviderServer:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, path: str, header: str | None) -> Fault | None:
+    def _take_fault(self, path: str, header: str | None, body: bytes = b"") -> Fault | None:
         if header:
             return Fault.from_header(header)
         with self._lock:
             for i, (fault, times) in enumerate(self._faults):
-                if fault.path_contains is None or fault.path_contains in path:
+                if fault.matches(path, body):
                     if times <= 1:
                         del self._faults[i]
                     else:
@@ -241,7 +273,7 @@ class FakeProviderServer:
                         headers[name.strip().lower()] = value.strip()
                 length = int(headers.get("content-length", "0") or 0)
                 body = await reader.readexactly(length) if length else b""
-                keep = await self._respond(writer, method, target, headers, body)
+                keep = await self._respond(reader, writer, method, target, headers, body)
                 if not keep or headers.get("connection", "").lower() == "close":
                     return
         except (ConnectionError, asyncio.CancelledError):
@@ -252,12 +284,12 @@ class FakeProviderServer:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _respond(self, writer: asyncio.StreamWriter, method: str, target: str,
-                       headers: dict[str, str], body: bytes) -> bool:
+    async def _respond(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       method: str, target: str, headers: dict[str, str], body: bytes) -> bool:
         parts = urlsplit(target)
         query = dict(parse_qsl(parts.query))
         self.requests.append(RecordedRequest(method, parts.path, query, headers, body))
-        fault = self._take_fault(parts.path, headers.get("x-fake-fault"))
+        fault = self._take_fault(parts.path, headers.get("x-fake-fault"), body)
         if fault is not None and fault.delay:
             await asyncio.sleep(fault.delay)
         try:
@@ -270,26 +302,56 @@ class FakeProviderServer:
         head = [f"HTTP/1.1 {answer.status} {HTTPStatus(answer.status).phrase}",
                 f"content-type: {answer.content_type}"]
         head += [f"{k}: {v}" for k, v in answer.headers.items()]
+        if fault is not None:
+            head += [f"{k}: {v}" for k, v in fault.headers.items()]
+        cut = fault.reset_after_bytes if fault is not None else None
         if answer.stream is None:
             payload = b"{not json" if fault is not None and fault.malformed else (
                 json.dumps(answer.body).encode())
             head.append(f"content-length: {len(payload)}")
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            if fault is not None and fault.stall_after is not None:
+                await writer.drain()
+                await _silence(reader)
+                return False
+            if cut is not None and cut < len(payload):
+                writer.write(payload[:cut])
+                await writer.drain()
+                writer.transport.abort()
+                return False
+            writer.write(payload)
             await writer.drain()
             return True
         head.append("transfer-encoding: chunked")
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        sent = 0
         for i, event in enumerate(answer.stream):
             if fault is not None and fault.reset_after is not None and i >= fault.reset_after:
                 await writer.drain()
                 writer.transport.abort()
                 return False
+            if fault is not None and fault.stall_after is not None and i >= fault.stall_after:
+                await writer.drain()
+                await _silence(reader)
+                return False
+            if fault is not None and fault.interval and i:
+                await asyncio.sleep(fault.interval)
             if fault is not None and fault.malformed and i == 1:
                 event = b"data: {\"broken\": \n\n"
+            if cut is not None and sent + len(event) > cut:
+                piece = event[:cut - sent]
+                if piece:
+                    writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await writer.drain()
+                writer.transport.abort()
+                return False
+            sent += len(event)
             writer.write(b"%x\r\n%s\r\n" % (len(event), event))
             await writer.drain()
         if fault is not None and fault.hang:
-            await asyncio.sleep(3600)
+            await writer.drain()
+            await _silence(reader)
+            return False
         writer.write(b"0\r\n\r\n")
         await writer.drain()
         return True
@@ -302,7 +364,7 @@ class FakeProviderServer:
     def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
                body: bytes, fault: Fault | None) -> _Answer:
         if path.startswith("/api/"):
-            return self._ollama(method, path, body, fault)
+            return self._ollama(method, path, headers, body, fault)
         if path.startswith("/v1beta/"):
             return self._gemini(method, path, query, headers, body, fault)
         if path.startswith("/v1/"):
@@ -313,7 +375,7 @@ class FakeProviderServer:
         if fault is None or fault.status is None:
             return None
         headers = {"retry-after": fault.retry_after} if fault.retry_after else {}
-        message = f"fake fault: HTTP {fault.status}"
+        message = fault.message or f"fake fault: HTTP {fault.status}"
         return _Answer(fault.status, dialect.error(fault.status, message, kind=fault.kind),
                        headers)
 
@@ -379,9 +441,15 @@ class FakeProviderServer:
             return self._chat(dialect, dialect.turn(json.loads(body), path, query), {})
         return _Answer(404, dialect.error(404, f"no route {method} {path}"))
 
-    def _ollama(self, method: str, path: str, body: bytes, fault: Fault | None) -> _Answer:
+    def _ollama(self, method: str, path: str, headers: dict[str, str], body: bytes,
+                fault: Fault | None) -> _Answer:
         dialect = DIALECTS["ollama"]
         assert isinstance(dialect, OllamaDialect)
+        # A local Ollama takes no key; ollama.com (and a proxy in front of Ollama) rejects a
+        # wrong one. So a key is checked only when the request carries one.
+        sent = headers.get("authorization")
+        if self.api_key is not None and sent is not None and sent != f"Bearer {self.api_key}":
+            return _Answer(401, dialect.error(401, "unauthorized"))
         failed = self._fault_answer(dialect, fault)
         if failed is not None:
             return failed
@@ -401,6 +469,13 @@ class FakeProviderServer:
                                                   f"pulling it first"))
             return self._chat(dialect, turn, {})
         return _Answer(404, dialect.error(404, f"no route {method} {path}"))
+
+
+async def _silence(reader: asyncio.StreamReader) -> None:
+    """Send nothing more until the client hangs up (a stall): the connection stays open."""
+    with contextlib.suppress(ConnectionError):
+        while await reader.read(65536):
+            pass
 
 
 def main(argv: list[str] | None = None) -> None:
