@@ -70,27 +70,6 @@ QUOTA = {
                             "billing details."),
 }
 
-BUG_ATTEMPTS = (
-    "core bug: when retries run out, the last attempt's error is raised unchanged "
-    "(transport.py send/asend/stream/astream), so it never says how many attempts were made; "
-    "the count exists only in CallInfo.attempts (hooks, log record)")
-BUG_5XX_URL = (
-    "core bug: docs/errors.md says ProviderUnavailableError 'names the URL tried', but a 5xx "
-    "answer's error never does: ChatProtocol.error_for_status (protocol.py) and Gemini's "
-    "error_from_payload build the message from status and body only, although "
-    "HttpResponse.url holds the URL (only connection failures, transport._map, name it)")
-BUG_DEADLINE_MESSAGE = (
-    "core bug: when the whole-call deadline cuts an attempt short, sync send and both stream "
-    "paths report 'no reply within the read timeout' (transport._map of httpx.ReadTimeout, "
-    "whose read timeout was shortened to the deadline), pointing at `timeout` (10 s here) "
-    "instead of the 0.1 s deadline; only asend names the deadline (its asyncio.timeout path)")
-BUG_STREAM_DEADLINE = (
-    "core bug: the whole-call deadline does not bound a stream once its first chunk has "
-    "arrived: transport.stream/astream only give each socket read min(idle timeout, time "
-    "left when the attempt started), so a stream that keeps trickling events runs past the "
-    "deadline and succeeds")
-
-
 def stream_only(case: Case, why: str) -> None:
     if not case.streaming:
         pytest.skip(why)
@@ -171,7 +150,6 @@ def test_unavailable_until_attempts_run_out(case: Case, harness: Harness,
     assert row.attempts == 3
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_ATTEMPTS)
 def test_exhausted_error_names_the_attempts(case: Case, harness: Harness,
                                             server: FakeProviderServer) -> None:
     """503 on every attempt: the error says how many attempts were made"""
@@ -182,7 +160,6 @@ def test_exhausted_error_names_the_attempts(case: Case, harness: Harness,
     assert "3 attempt" in str(error), str(error)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_5XX_URL)
 def test_exhausted_error_names_the_url(case: Case, harness: Harness,
                                        server: FakeProviderServer) -> None:
     """503 on every attempt: the error names the URL tried (as docs/errors.md promises)"""
@@ -361,11 +338,8 @@ def test_whole_call_deadline(case: Case, harness: Harness, server: FakeProviderS
 
 
 def test_deadline_error_names_the_deadline(case: Case, harness: Harness,
-                                           server: FakeProviderServer,
-                                           request: pytest.FixtureRequest) -> None:
+                                           server: FakeProviderServer) -> None:
     """Whole-call deadline passes: the TimeoutError says it was the deadline"""
-    if (case.mode, case.kind) != ("async", "send"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=BUG_DEADLINE_MESSAGE))
     server.inject(Fault(delay=3), times=3)
     driver = harness.driver(case, retry_delay=1000)
     outcome = harness.call(case, driver, timeout=0.1)
@@ -373,7 +347,6 @@ def test_deadline_error_names_the_deadline(case: Case, harness: Harness,
     assert "deadline" in str(error), str(error)
 
 
-@pytest.mark.xfail(strict=True, reason=BUG_STREAM_DEADLINE)
 def test_deadline_bounds_a_trickling_stream(case: Case, harness: Harness,
                                             server: FakeProviderServer) -> None:
     """Whole-call deadline passes while a stream still trickles: TimeoutError with .partial"""

@@ -60,6 +60,11 @@ class RetryState:
     waits: list[float] = field(factory=list)
 
     @property
+    def ends_at(self) -> float:
+        """``time.monotonic()`` at the deadline."""
+        return self.started + self.policy.deadline
+
+    @property
     def remaining(self) -> float:
         return self.policy.deadline - (time.monotonic() - self.started)
 

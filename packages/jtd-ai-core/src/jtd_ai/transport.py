@@ -18,6 +18,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
@@ -59,6 +60,8 @@ __all__ = ["Transport"]
 log = logging.getLogger("jtd_ai.transport")
 
 T = TypeVar("T")
+
+_now = time.monotonic
 
 #: Values of the ``http_backend`` provider option.
 BACKENDS = ("auto", "httpx")
@@ -193,22 +196,31 @@ class Transport:
         return url, headers, body
 
     def _error(self, response: HttpResponse) -> ProviderError:
+        """The typed error of an HTTP error reply; a server-side failure names the URL."""
         try:
-            return self.protocol.parse_error(response)
+            error = self.protocol.parse_error(response)
         except AIError as exc:
-            if isinstance(exc, ProviderError):
-                return exc
-            raise
+            if not isinstance(exc, ProviderError):
+                raise
+            error = exc
         except Exception:
             log.debug("parse_error of %s failed; using the status alone", self.config.name,
                       exc_info=True)
-            return self.protocol.error_for_status(response, response.text[:200])
+            error = self.protocol.error_for_status(response, response.text[:200])
+        if (isinstance(error, ProviderUnavailableError) and response.url
+                and response.url not in error.message):
+            _amend(error, f"{error.message} (at {response.url})")
+        return error
 
     def _map(self, exc: HTTPFailure, state: RetryState | None = None, *,
-             streaming: bool = False) -> ProviderError:
+             streaming: bool = False, deadline_bound: bool = False) -> ProviderError:
+        """Our typed error for a failure; ``deadline_bound`` says the attempt's read timeout
+        was cut down to the time left before the deadline, so its timeout is the deadline."""
         name = self.config.name
         where = self._where
         kind = exc.kind
+        if kind is Failure.READ_TIMEOUT and deadline_bound:
+            kind = Failure.DEADLINE
         if kind is Failure.CONNECT_TIMEOUT:
             return TimeoutError(f"{name}: connecting to {where} timed out after "
                                 f"{self.config.connect_timeout}s", provider=name)
@@ -217,8 +229,8 @@ class Transport:
             return TimeoutError(f"{name}: {what} within the read timeout ({where})", provider=name)
         if kind is Failure.DEADLINE:
             deadline = state.policy.deadline if state is not None else self.config.deadline
-            return TimeoutError(f"{name}: the call's deadline of {deadline}s passed",
-                                provider=name, retryable=False)
+            return TimeoutError(f"{name}: the call's deadline of {deadline}s passed "
+                                f"({where})", provider=name, retryable=False)
         if kind is Failure.CONNECT:
             return ProviderUnavailableError(
                 f"{name}: could not connect to {where} ({exc.detail}). Is the server up and "
@@ -232,12 +244,15 @@ class Transport:
     def _check_deadline(self, state: RetryState) -> float:
         remaining = state.remaining
         if remaining <= 0:
-            raise TimeoutError(
-                f"{self.config.name}: the call's deadline of {state.policy.deadline}s passed "
-                f"after {state.failures} attempt(s)",
-                provider=self.config.name, retryable=False,
-            )
+            raise self._deadline(state)
         return remaining
+
+    def _deadline(self, state: RetryState) -> TimeoutError:
+        tried = f" after {state.failures} failed attempt(s)" if state.failures else ""
+        return TimeoutError(
+            f"{self.config.name}: the call's deadline of {state.policy.deadline}s passed{tried}",
+            provider=self.config.name, retryable=False,
+        )
 
     # -- retries ----------------------------------------------------------------------------
 
@@ -250,13 +265,16 @@ class Transport:
         import stamina  # only once a call fails: most processes never need it
 
         pending: ProviderError | None = first
-        for retry in stamina.retry_context(on=state.backoff, attempts=state.policy.attempts + 1,
-                                           timeout=None):
-            with retry:
-                if pending is not None:
-                    error, pending = pending, None
-                    raise error
-                return attempt()
+        try:
+            for retry in stamina.retry_context(on=state.backoff,
+                                               attempts=state.policy.attempts + 1, timeout=None):
+                with retry:
+                    if pending is not None:
+                        error, pending = pending, None
+                        raise error
+                    return attempt()
+        except ProviderError as exc:
+            raise _gave_up(exc, state) from exc.__cause__
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _aretry(self, first: ProviderError, state: RetryState,
@@ -267,14 +285,17 @@ class Transport:
         import stamina
 
         pending: ProviderError | None = first
-        async for retry in stamina.retry_context(on=state.backoff,
-                                                 attempts=state.policy.attempts + 1,
-                                                 timeout=None):
-            with retry:
-                if pending is not None:
-                    error, pending = pending, None
-                    raise error
-                return await attempt()
+        try:
+            async for retry in stamina.retry_context(on=state.backoff,
+                                                     attempts=state.policy.attempts + 1,
+                                                     timeout=None):
+                with retry:
+                    if pending is not None:
+                        error, pending = pending, None
+                        raise error
+                    return await attempt()
+        except ProviderError as exc:
+            raise _gave_up(exc, state) from exc.__cause__
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- plain requests -----------------------------------------------------------------------
@@ -287,12 +308,13 @@ class Transport:
 
         def attempt() -> HttpResponse:
             call.attempts += 1
-            read = min(self.config.timeout, self._check_deadline(state))
+            remaining = self._check_deadline(state)
+            read = min(self.config.timeout, remaining)
             try:
                 status, got, content, where = backend.fetch(
                     req.method, url, headers, body, Timeouts(self.config.connect_timeout, read))
             except HTTPFailure as exc:
-                raise self._map(exc, state) from exc
+                raise self._map(exc, state, deadline_bound=read == remaining) from exc
             response = HttpResponse(status, got, content, where.partition("?")[0])
             if status >= 400:
                 raise self._error(response)
@@ -340,12 +362,14 @@ class Transport:
 
         def attempt() -> tuple[_Opened, Reply, Iterator[str]]:
             call.attempts += 1
-            read = min(self.config.idle_timeout, self._check_deadline(state))
+            remaining = self._check_deadline(state)
+            read = min(self.config.idle_timeout, remaining)
+            bound = read == remaining
             try:
                 reply = backend.open(req.method, url, headers, body,
                                      Timeouts(self.config.connect_timeout, read))
             except HTTPFailure as exc:
-                raise self._map(exc, state) from exc
+                raise self._map(exc, state, deadline_bound=bound) from exc
             try:
                 if reply.status >= 400:
                     content = reply.read()
@@ -358,8 +382,9 @@ class Transport:
             except BaseException as exc:
                 reply.close()
                 if isinstance(exc, HTTPFailure):
-                    raise self._map(exc, state, streaming=True) from exc
+                    raise self._map(exc, state, streaming=True, deadline_bound=bound) from exc
                 raise
+            opened.deadline_bound = bound
             return opened, reply, lines
 
         try:
@@ -373,16 +398,19 @@ class Transport:
                 yield chunk
             if not opened.ended:
                 feed = opened.feed
+                end = state.ends_at
                 for line in lines:
                     for chunk in feed(line):
                         add(chunk)
                         yield chunk
+                    if _now() > end:
+                        raise self._deadline(state)
                 for chunk in opened.finish():
                     add(chunk)
                     yield chunk
         except HTTPFailure as exc:
-            raise self._interrupted(self._map(exc, state, streaming=True), acc, opened,
-                                    connection=True) from exc
+            error = self._map(exc, state, streaming=True, deadline_bound=opened.deadline_bound)
+            raise self._interrupted(error, acc, opened, connection=True) from exc
         except ProviderError as exc:
             raise self._interrupted(exc, acc, opened) from None
         finally:
@@ -396,12 +424,14 @@ class Transport:
 
         async def attempt() -> tuple[_Opened, AsyncReply, AsyncIterator[str]]:
             call.attempts += 1
-            read = min(self.config.idle_timeout, self._check_deadline(state))
+            remaining = self._check_deadline(state)
+            read = min(self.config.idle_timeout, remaining)
+            bound = read == remaining
             try:
                 reply = await backend.open(req.method, url, headers, body,
                                            Timeouts(self.config.connect_timeout, read))
             except HTTPFailure as exc:
-                raise self._map(exc, state) from exc
+                raise self._map(exc, state, deadline_bound=bound) from exc
             try:
                 if reply.status >= 400:
                     content = await reply.read()
@@ -414,8 +444,9 @@ class Transport:
             except BaseException as exc:
                 await reply.close()
                 if isinstance(exc, HTTPFailure):
-                    raise self._map(exc, state, streaming=True) from exc
+                    raise self._map(exc, state, streaming=True, deadline_bound=bound) from exc
                 raise
+            opened.deadline_bound = bound
             return opened, reply, alines
 
         try:
@@ -429,16 +460,19 @@ class Transport:
                 yield chunk
             if not opened.ended:
                 feed = opened.feed
+                end = state.ends_at
                 async for line in alines:
                     for chunk in feed(line):
                         add(chunk)
                         yield chunk
+                    if _now() > end:
+                        raise self._deadline(state)
                 for chunk in opened.finish():
                     add(chunk)
                     yield chunk
         except HTTPFailure as exc:
-            raise self._interrupted(self._map(exc, state, streaming=True), acc, opened,
-                                    connection=True) from exc
+            error = self._map(exc, state, streaming=True, deadline_bound=opened.deadline_bound)
+            raise self._interrupted(error, acc, opened, connection=True) from exc
         except ProviderError as exc:
             raise self._interrupted(exc, acc, opened) from None
         finally:
@@ -492,6 +526,8 @@ class _Opened:
         )
         self.first: list[StreamChunk] = []
         self.ended = False
+        #: Whether the read timeout was cut down to the time left before the deadline.
+        self.deadline_bound = False
 
     def feed(self, line: str) -> Any:
         event = self.framer.feed_line(line)
@@ -511,3 +547,15 @@ class _Opened:
         header = protocol.request_id_header
         return self.headers.get(header.lower()) if header else None
 
+
+def _amend(error: ProviderError, message: str) -> None:
+    """Replace ``error``'s message (still without secrets)."""
+    error.message = redact(message)
+    error.args = (error.message,)
+
+
+def _gave_up(error: ProviderError, state: RetryState) -> ProviderError:
+    """``error``, saying how many attempts were made when there was more than one."""
+    if state.failures > 1 and "attempts" not in error.message:
+        _amend(error, f"{error.message}; gave up after {state.failures} attempts")
+    return error
