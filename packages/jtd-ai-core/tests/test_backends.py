@@ -373,3 +373,16 @@ def test_an_encoding_we_did_not_ask_for_is_a_broken_reply() -> None:
     assert caught.value.kind is Failure.BROKEN
     with pytest.raises(HTTPFailure, match="corrupt"):
         list(_decoded([b"not gzip at all"], "gzip"))
+
+
+def test_a_header_given_in_two_places_is_sent_once_with_the_nearest_value() -> None:
+    from jtd_ai.wire import HttpRequest
+
+    driver = driver_for(headers={"User-Agent": "my-app/2", "X-Team": "a"})
+    request = HttpRequest("POST", "chat", json={"a": 1},
+                          headers={"x-team": "b", "Content-Type": "application/json; v=2"})
+    url, headers, body = driver.transport._prepare(request)
+    assert url == "http://127.0.0.1:9/v1/chat"
+    assert headers == {"user-agent": "my-app/2", "x-team": "b",
+                       "content-type": "application/json; v=2"}
+    assert body == b'{"a":1}'

@@ -99,6 +99,8 @@ class Transport:
         base = config.base_url or ""
         self._base = base if base.endswith("/") else base + "/"
         self._where = config.base_url or "(no base_url)"
+        self._static_headers = {"user-agent": USER_AGENT,
+                                **{name.lower(): value for name, value in config.headers.items()}}
 
     # -- backends ---------------------------------------------------------------------------
 
@@ -182,14 +184,19 @@ class Transport:
         url = path if absolute else self._base + path.lstrip("/")
         if req.params:
             url += ("&" if "?" in url else "?") + urlencode(req.params)
-        headers = {"User-Agent": USER_AGENT, **self.config.headers,
-                   **self.protocol.auth_headers(), **req.headers}
+        # Names lower-cased, so a header given twice (config, protocol, request) is sent once:
+        # the request's wins, then the protocol's, then the config's.
+        headers = dict(self._static_headers)
+        for name, value in self.protocol.auth_headers().items():
+            headers[name.lower()] = value
+        for name, value in req.headers.items():
+            headers[name.lower()] = value
         body = None
         if req.json is not None:
             body = _encode(req.json)
-            headers.setdefault("Content-Type", "application/json")
+            headers.setdefault("content-type", "application/json")
         if req.stream == "sse":
-            headers.setdefault("Accept", "text/event-stream")
+            headers.setdefault("accept", "text/event-stream")
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s %s body=%s", self.config.name, req.method, req.path,
                       redact(repr(req.json))[:4000])
