@@ -13,10 +13,12 @@ from core_helpers import echo_reply
 from jtd_ai import (
     AIError,
     AIManager,
+    ConfigurationError,
     InvalidCredentialsError,
     Message,
     PricingUnknownError,
     ProviderUnavailableError,
+    Response,
     TokenUsage,
     hookimpl,
 )
@@ -218,3 +220,26 @@ async def test_other_endpoints_go_through_the_core(manager_with) -> None:
     assert (await driver.arequest(count, operation="count_tokens")).json() == {"n": 8}
     assert [r.url.path for r in transport.requests] == ["/count"] * 4
     assert recorder.events == [("error", "ModelNotFoundError", 1)]
+
+
+async def test_keep_raw_false_drops_provider_payloads(manager_with) -> None:
+    kept = manager_with().driver()
+    assert kept.send_message("with payload").raw is not None
+    stream = kept.stream("with payload")
+    list(stream)
+    assert stream.response is not None and stream.response.raw is not None  # a list
+
+    driver = manager_with(keep_raw=False).driver()
+    reply = driver.send_message("no payload kept")
+    assert reply.raw is None and reply.content == kept.send_message("no payload kept").content
+    assert (await driver.asend_message("no payload kept")).raw is None
+    stream = driver.stream("no payload kept")
+    chunks = list(stream)
+    assert chunks and stream.response is not None and stream.response.raw is None
+    [result] = driver.send_batch(["no payload kept"])
+    assert isinstance(result, Response) and result.raw is None
+
+
+def test_keep_raw_must_be_a_boolean(manager_with) -> None:
+    with pytest.raises(ConfigurationError, match="keep_raw"):
+        manager_with(keep_raw="no").driver()

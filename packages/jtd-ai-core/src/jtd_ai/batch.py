@@ -130,12 +130,18 @@ async def run_batch(
     on_result: Callable[[int, Response | AIError], Any] | None = None,
     cancel: threading.Event | asyncio.Event | None = None,
 ) -> list[Response | AIError]:
-    """Send every request through ``send``; see the module docstring for the guarantees."""
+    """Send every request through ``send``; see the module docstring for the guarantees.
+
+    A request is let go once sent, so a large batch does not hold every request until its
+    end (when the caller keeps no reference to ``requests`` either)."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ValidationError(f"concurrency must be at least 1, not {concurrency!r}",
                               field="concurrency")
-    results: list[Response | AIError | None] = [None] * len(requests)
-    state = BatchProgress(total=len(requests))
+    pending: list[ChatRequest | None] = list(requests)
+    del requests
+    count = len(pending)
+    results: list[Response | AIError | None] = [None] * count
+    state = BatchProgress(total=count)
 
     def cancelled() -> bool:
         return cancel is not None and cancel.is_set()
@@ -178,16 +184,17 @@ async def run_batch(
 
     # ``concurrency`` workers take the next item in turn: fewer tasks than one per item
     # behind a semaphore, and the same bound on requests in flight.
-    queue = iter(enumerate(requests))
+    queue = iter(range(count))
 
     async def worker() -> None:
-        for index, request in queue:
+        for index in queue:
             if cancelled():
                 return
+            request, pending[index] = pending[index], None
+            assert request is not None
             await one(index, request)
 
-    workers = [asyncio.ensure_future(worker())
-               for _ in range(min(concurrency, len(requests)))]
+    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, count))]
     try:
         await asyncio.gather(*workers)
     except BaseException:

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from jtd_ai.calls import CallInfo
-from jtd_ai.errors import AIError, InvalidCredentialsError, PricingUnknownError, ValidationError
+from jtd_ai.errors import (
+    AIError,
+    ConfigurationError,
+    InvalidCredentialsError,
+    PricingUnknownError,
+    ValidationError,
+)
 from jtd_ai.messages import Message
 from jtd_ai.request import ChatRequest
 from jtd_ai.responses import Response, StreamChunk, TokenUsage
@@ -92,6 +98,12 @@ class Driver:
         self._lock = threading.Lock()
         #: The catalog view the manager attaches (TTL listings, published prices), or None.
         self.catalog: ProviderCatalog | None = None
+        keep_raw = self.config.option("keep_raw", True)
+        if not isinstance(keep_raw, bool):
+            raise ConfigurationError(
+                f"providers.{self.config.name}.keep_raw must be true or false, not {keep_raw!r}")
+        #: Whether replies keep the provider's decoded payload in ``Response.raw``.
+        self.keep_raw = keep_raw
 
     def __repr__(self) -> str:
         return f"<Driver {self.get_name()!r} provider={self.config.name!r}>"
@@ -213,9 +225,10 @@ class Driver:
                 pricing = self.pricing(requested)
             if pricing is not None:
                 cost = pricing.cost(response.usage)
-        if latency is None and pricing is None:
+        if latency is None and pricing is None and (self.keep_raw or response.raw is None):
             return response
-        return response.completed(latency=latency, cost=cost, pricing=pricing)
+        return response.completed(latency=latency, cost=cost, pricing=pricing,
+                                  keep_raw=self.keep_raw)
 
     # -- chat ---------------------------------------------------------------------------------
 
@@ -314,11 +327,14 @@ class Driver:
         """
         from jtd_ai.batch import Pacer, run_batch
 
-        requests = [self.build_request(item, model=model, **options) for item in items]
         pacer = Pacer(self.config.requests_per_minute, self.config.tokens_per_minute)
         batch = _BATCH_ID.set(uuid.uuid4().hex)  # the items' tasks inherit it
         try:
-            return await run_batch(requests, self.asend_message, concurrency=concurrency,
+            # Every item is checked before anything is sent; the list is not kept here, so
+            # the batch can let each request go once it is sent.
+            return await run_batch([self.build_request(item, model=model, **options)
+                                    for item in items], self.asend_message,
+                                   concurrency=concurrency,
                                    pacer=pacer, progress=progress, on_result=on_result,
                                    cancel=cancel)
         finally:
@@ -543,7 +559,8 @@ class _StreamBase:
         self.request = request
         self._http_request = http_request
         self._call = call
-        self._acc = StreamAccumulator(driver.config.name, request.model)
+        self._acc = StreamAccumulator(driver.config.name, request.model,
+                                      keep_raw=driver.keep_raw)
         #: The whole reply once the stream has ended, else None.
         self.response: Response | None = None
         #: Called with the final Response when the stream ends cleanly.

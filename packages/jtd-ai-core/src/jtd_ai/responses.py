@@ -108,15 +108,16 @@ class Response:
     raw: Any = field(default=None, repr=False, eq=False)
 
     def completed(self, *, latency: float | None, cost: Decimal | None,
-                  pricing: Pricing | None) -> Response:
-        """This reply with what the core adds after parsing: latency and cost. (What
-        ``attrs.evolve`` does, for these fields only: it runs once per call, and evolve
-        inspects every field each time.)"""
+                  pricing: Pricing | None, keep_raw: bool = True) -> Response:
+        """This reply with what the core adds after parsing: latency and cost (and without
+        ``raw`` when the provider is configured not to keep it). What ``attrs.evolve`` does,
+        for these fields only: it runs once per call, and evolve inspects every field."""
         return Response(
             self.content, self.model, self.provider, self.finish_reason, self.usage,
             self.tool_calls, self.request_id, self.refusal, self.reasoning,
             self.cost if cost is None else cost, self.pricing if pricing is None else pricing,
-            self.latency if latency is None else latency, self.rate_limit, self.raw,
+            self.latency if latency is None else latency, self.rate_limit,
+            self.raw if keep_raw else None,
         )
 
     def to_message(self) -> Message:

@@ -127,6 +127,9 @@ class Store:
                 raise sqlite3.OperationalError(f"attempt to write a readonly database "
                                                f"(journal mode stays {mode})")
             conn.execute("PRAGMA synchronous = NORMAL")
+            # Appends and small lookups: 512 KiB of page cache per connection is plenty,
+            # where SQLite's default (2 MiB) would add to every process's memory.
+            conn.execute("PRAGMA cache_size = -512")
             self._check_schema(conn)
         except (sqlite3.Error, ValueError) as exc:
             conn.close()

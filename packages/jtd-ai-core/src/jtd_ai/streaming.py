@@ -13,7 +13,7 @@ __all__ = ["StreamAccumulator"]
 class StreamAccumulator:
     """Collects chunks; :meth:`response` is what the non-streamed call would have returned."""
 
-    def __init__(self, provider: str, model: str) -> None:
+    def __init__(self, provider: str, model: str, *, keep_raw: bool = True) -> None:
         self.provider = provider
         self.model: str | None = None
         self._fallback_model = model
@@ -27,6 +27,7 @@ class StreamAccumulator:
         self.rate_limit: RateLimitInfo | None = None
         self.chunks = 0
         self.raw: list[Any] = []
+        self._keep_raw = keep_raw
 
     def add(self, chunk: StreamChunk) -> None:
         self.chunks += 1
@@ -52,7 +53,7 @@ class StreamAccumulator:
             self.model = chunk.model
         if chunk.request_id and self.request_id is None:
             self.request_id = chunk.request_id
-        if chunk.raw is not None:
+        if chunk.raw is not None and self._keep_raw:
             self.raw.append(chunk.raw)
 
     @property
@@ -75,5 +76,5 @@ class StreamAccumulator:
             refusal="".join(self._refusal) or None,
             reasoning="".join(self._reasoning) or None,
             rate_limit=self.rate_limit,
-            raw=self.raw,
+            raw=self.raw if self._keep_raw else None,
         )

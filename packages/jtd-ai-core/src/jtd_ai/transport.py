@@ -404,12 +404,15 @@ class Transport:
                 add(chunk)
                 yield chunk
             if not opened.ended:
-                feed = opened.feed
+                frame = opened.framer.feed_line
+                decode = opened.decoder.feed
                 end = state.ends_at
                 for line in lines:
-                    for chunk in feed(line):
-                        add(chunk)
-                        yield chunk
+                    event = frame(line)
+                    if event is not None:
+                        for chunk in decode(event):
+                            add(chunk)
+                            yield chunk
                     if _now() > end:
                         raise self._deadline(state)
                 for chunk in opened.finish():
@@ -466,12 +469,15 @@ class Transport:
                 add(chunk)
                 yield chunk
             if not opened.ended:
-                feed = opened.feed
+                frame = opened.framer.feed_line
+                decode = opened.decoder.feed
                 end = state.ends_at
                 async for line in alines:
-                    for chunk in feed(line):
-                        add(chunk)
-                        yield chunk
+                    event = frame(line)
+                    if event is not None:
+                        for chunk in decode(event):
+                            add(chunk)
+                            yield chunk
                     if _now() > end:
                         raise self._deadline(state)
                 for chunk in opened.finish():

@@ -6,6 +6,7 @@ Limits and remaining counts are integers; resets are Go-style durations (``12ms`
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -18,6 +19,7 @@ _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PREFIX = "x-ratelimit-"
 
 
+@functools.lru_cache(maxsize=512)  # a provider repeats the same few values on every reply
 def parse_duration(value: str) -> float | None:
     """Seconds in a Go-style duration (or a bare number of seconds); None if unreadable."""
     text = value.strip()

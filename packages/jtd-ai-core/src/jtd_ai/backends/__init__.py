@@ -144,6 +144,8 @@ class LineSplitter:
         self._rest = b""
 
     def feed(self, chunk: bytes) -> list[str]:
+        if not self._rest and chunk.endswith(b"\n"):  # whole lines: the usual chunk of a stream
+            return [line.decode("utf-8", "replace") for line in chunk.splitlines()]
         if self._rest:
             chunk = self._rest + chunk
         lines = chunk.splitlines(keepends=True)

@@ -74,9 +74,10 @@ class _Reply:
         self.headers = _headers(response.headers)
         self.url = url
 
-    def _chunks(self) -> Iterator[bytes]:
+    def _chunks(self) -> Iterable[bytes]:
         raw: Iterable[bytes] = self._response.stream  # type: ignore[assignment]
-        return _decoded(raw, self.headers.get("content-encoding"))
+        encoding = self.headers.get("content-encoding")
+        return raw if not encoding or encoding == "identity" else _decoded(raw, encoding)
 
     def read(self) -> bytes:
         try:
