@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -133,3 +134,23 @@ UNCOMMON_CHUNKS = {
 @pytest.mark.parametrize("name", sorted(UNCOMMON_CHUNKS))
 def test_other_chunks_are_left_to_cattrs(name: str) -> None:
     assert read_chunk(UNCOMMON_CHUNKS[name]) is None
+
+
+def test_the_content_only_path_gives_what_the_general_path_gives() -> None:
+    """OpenAI's own chunks (with include_usage every one carries "usage": null, and an
+    "obfuscation" field) take the direct path, and it must give the general path's chunk."""
+    from jtd_ai import AIManager
+    from jtd_ai.protocol import StreamEvent
+
+    driver = AIManager(providers={"o": {"driver": "openai", "api_key": "sk-test-fast-path",
+                                        "default_model": "gpt-4o-mini"}},
+                       config_file=False, env={}).driver("o")
+    request = driver.build_request("hi")
+    payload = chunk(usage=None, obfuscation="x1", service_tier="default")
+    direct = driver.protocol.stream_decoder(request)
+    assert direct._text_only(copy.deepcopy(payload)) is not None  # the direct path serves it
+    general = driver.protocol.stream_decoder(request)
+    general._text_only = lambda payload: None  # type: ignore[method-assign]
+    event = StreamEvent(json.dumps(payload))
+    assert list(direct.feed(event)) == list(general.feed(event))
+    assert direct.model == general.model == "gpt-4o-mini"

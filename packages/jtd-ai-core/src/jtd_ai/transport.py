@@ -413,8 +413,8 @@ class Transport:
                         for chunk in decode(event):
                             add(chunk)
                             yield chunk
-                    if _now() > end:
-                        raise self._deadline(state)
+                        if _now() > end:  # checked once per event
+                            raise self._deadline(state)
                 for chunk in opened.finish():
                     add(chunk)
                     yield chunk
@@ -478,8 +478,8 @@ class Transport:
                         for chunk in decode(event):
                             add(chunk)
                             yield chunk
-                    if _now() > end:
-                        raise self._deadline(state)
+                        if _now() > end:  # checked once per event
+                            raise self._deadline(state)
                 for chunk in opened.finish():
                     add(chunk)
                     yield chunk

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jtd_ai.convert import structure_wire
 from jtd_ai.errors import MalformedResponseError, StreamInterruptedError
@@ -86,23 +86,21 @@ class ChatStreamDecoder(StreamDecoder):
             model=self.model, raw=payload,
         ),)
 
-    def _text_only(self, payload: object) -> tuple[StreamChunk] | None:
+    def _text_only(self, payload: Any) -> tuple[StreamChunk] | None:
         """The chunk of the most common event, a piece of content and nothing else, read
         directly; None for any other event (it takes the general path below)."""
-        if type(payload) is not dict or "usage" in payload or "error" in payload:
+        try:
+            (choice,) = payload["choices"]
+            delta = choice["delta"]
+            content = delta["content"]
+            model = payload.get("model")
+        except (KeyError, TypeError, ValueError):
             return None
-        choices = payload.get("choices")
-        if type(choices) is not list or len(choices) != 1:
-            return None
-        choice = choices[0]
-        if type(choice) is not dict or choice.get("finish_reason") is not None:
-            return None
-        delta = choice.get("delta")
-        if type(delta) is not dict or not _TEXT_ONLY.issuperset(delta):
-            return None
-        content = delta.get("content")
-        model = payload.get("model")
-        if type(content) is not str or not content or not (model is None or type(model) is str):
+        if (type(content) is not str or not content or choice.get("finish_reason") is not None
+                or len(delta) > 2 or not _TEXT_ONLY.issuperset(delta)
+                or type(payload) is not dict or "error" in payload
+                or payload.get("usage") is not None  # with include_usage, every chunk: null
+                or not (model is None or type(model) is str)):
             return None
         if model:
             self.model = model
