@@ -16,7 +16,6 @@ __all__ = ["parse_duration", "rate_limit_info"]
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PREFIX = "x-ratelimit-"
 
 
 @functools.lru_cache(maxsize=512)  # a provider repeats the same few values on every reply
@@ -51,14 +50,17 @@ def _seconds(value: str | None) -> float | None:
 
 def rate_limit_info(headers: Mapping[str, str]) -> RateLimitInfo | None:
     """The rate-limit state in (lower-cased) ``headers``; None when none is sent."""
-    if not any(name.startswith(_PREFIX) for name in headers):
-        return None
     get = headers.get
+    values = (get("x-ratelimit-limit-requests"), get("x-ratelimit-remaining-requests"),
+              get("x-ratelimit-reset-requests"), get("x-ratelimit-limit-tokens"),
+              get("x-ratelimit-remaining-tokens"), get("x-ratelimit-reset-tokens"))
+    if values == _NONE:
+        return None
     return RateLimitInfo(
-        limit_requests=_int(get("x-ratelimit-limit-requests")),
-        remaining_requests=_int(get("x-ratelimit-remaining-requests")),
-        reset_requests=_seconds(get("x-ratelimit-reset-requests")),
-        limit_tokens=_int(get("x-ratelimit-limit-tokens")),
-        remaining_tokens=_int(get("x-ratelimit-remaining-tokens")),
-        reset_tokens=_seconds(get("x-ratelimit-reset-tokens")),
+        limit_requests=_int(values[0]), remaining_requests=_int(values[1]),
+        reset_requests=_seconds(values[2]), limit_tokens=_int(values[3]),
+        remaining_tokens=_int(values[4]), reset_tokens=_seconds(values[5]),
     )
+
+
+_NONE = (None,) * 6
