@@ -66,10 +66,26 @@ def test_error_event_inside_a_200_stream_keeps_the_partial(manager_with) -> None
     body = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " so far"},
                {"error": "overloaded"})
     stream = manager_with(ScriptedTransport(httpx.Response(200, content=body))).driver().stream("a")
+    delivered: list[str] = []
     with pytest.raises(ProviderError, match="overloaded") as info:
-        list(stream)
+        delivered.extend(chunk.delta for chunk in stream)
     assert info.value.partial is not None
     assert info.value.partial.content == "echo: so far"
+    assert "".join(delivered) == "echo: so far"  # the chunks before the error, each once
+
+
+async def test_async_error_event_in_the_same_read_as_the_first_chunks(manager_with) -> None:
+    body = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " so far"},
+               {"error": "overloaded"})
+    transport = ScriptedTransport(httpx.Response(200, content=body))
+    stream = manager_with(transport).driver().astream("a")
+    delivered: list[str] = []
+    with pytest.raises(ProviderError, match="overloaded") as info:
+        async for chunk in stream:
+            delivered.append(chunk.delta)
+    assert info.value.partial is not None and info.value.partial.content == "echo: so far"
+    assert "".join(delivered) == "echo: so far"
+    assert len(transport.requests) == 1  # chunks were delivered: never sent again
 
 
 async def test_async_connection_reset_mid_stream_keeps_the_partial(manager_with) -> None:
@@ -100,3 +116,4 @@ def test_closing_a_stream_early_releases_it(manager_with) -> None:
         first = next(iter(stream))
     assert first.delta == "echo:"
     assert stream.response is None
+
