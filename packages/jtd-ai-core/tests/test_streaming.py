@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 from core_helpers import sse
@@ -117,3 +119,23 @@ def test_closing_a_stream_early_releases_it(manager_with) -> None:
     assert first.delta == "echo:"
     assert stream.response is None
 
+
+
+@pytest.mark.parametrize("document", [
+    '{"a": [1, 2.5, null, true], "b": "é\\u00e9"}', b'{"a": 1}', b"\xef\xbb\xbf{\"bom\": 1}",
+    '  {"padded": 1}  ', "{\"a\": 1}\n", '"text"', "12", "[]",
+    "{\"a\": 1} extra", "", "{", "\ufeff{\"bom\": 1}", b"\xff\xfe{\x00}\x00", "NaN",
+    '{"a": 1}{"b": 2}', bytearray(b'{"x": 2}'),
+])
+def test_wire_loads_is_json_loads(document: str | bytes) -> None:
+    import json
+
+    from jtd_ai.wire import loads
+
+    def outcome(parse: Callable[[str | bytes], object]) -> str:
+        try:
+            return repr(parse(document))  # repr: NaN is not equal to itself
+        except Exception as exc:  # the same error: type and message
+            return f"{type(exc).__name__}: {exc}"
+
+    assert outcome(loads) == outcome(json.loads)

@@ -53,7 +53,7 @@ from jtd_ai.errors import (
     ValidationError,
 )
 from jtd_ai.modelinfo import Capabilities, ModelInfo
-from jtd_ai.wire import HttpRequest, HttpResponse
+from jtd_ai.wire import HttpRequest, HttpResponse, loads
 
 if TYPE_CHECKING:
     import httpx
@@ -77,7 +77,7 @@ class StreamEvent(NamedTuple):
     def json(self, *, provider: str = "provider") -> Any:
         """The data as JSON, or a MalformedResponseError that quotes the start of it."""
         try:
-            return json.loads(self.data)
+            return loads(self.data)
         except json.JSONDecodeError:
             raise MalformedResponseError(
                 f"{provider} sent a stream event that is not JSON: {self.data[:100]!r}",

@@ -11,7 +11,6 @@ arrived in ``partial``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from jtd_ai.convert import structure_wire
 from jtd_ai.errors import MalformedResponseError, StreamInterruptedError
 from jtd_ai.protocol import StreamDecoder, StreamEvent
 from jtd_ai.responses import StreamChunk, ToolCallDelta
+from jtd_ai.wire import loads
 from jtd_ai_openai.errors import ErrorFields, error_fields
 from jtd_ai_openai.wire import ChatChunk, ToolCallBody, read_chunk
 
@@ -47,10 +47,10 @@ class ChatStreamDecoder(StreamDecoder):
         if data == _DONE:
             self.done = True
             return ()
-        provider = self.protocol.provider
         try:
-            payload = json.loads(data)
+            payload = loads(data)
         except ValueError:
+            provider = self.protocol.provider
             if event.event == "error":
                 raise self.protocol.body_error(ErrorFields(data[:200]), data) from None
             raise MalformedResponseError(
@@ -60,6 +60,7 @@ class ChatStreamDecoder(StreamDecoder):
         quick = self._text_only(payload) if event.event is None else None
         if quick is not None:
             return quick
+        provider = self.protocol.provider
         if event.event == "error" or (isinstance(payload, dict) and "error" in payload):
             fields = error_fields(payload)
             if fields is not None:
