@@ -386,3 +386,111 @@ def test_a_header_given_in_two_places_is_sent_once_with_the_nearest_value() -> N
     assert headers == {"user-agent": "my-app/2", "x-team": "b",
                        "content-type": "application/json; v=2"}
     assert body == b'{"a":1}'
+
+
+# -- what cannot be sent, and deadlines on bodies that trickle ---------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SYNC))
+def test_sync_a_header_that_cannot_be_sent_is_invalid(server: FakeProviderServer,
+                                                      name: str) -> None:
+    backend = SYNC[name]()
+    with pytest.raises(HTTPFailure) as caught:
+        backend.fetch("GET", url(server, "models"), {"authorization": f"Bearer {KEY}\n"},
+                      None, TIMEOUTS)
+    assert caught.value.kind is Failure.INVALID
+    assert KEY not in caught.value.detail
+
+
+@pytest.mark.parametrize("name", sorted(ASYNC))
+async def test_async_a_header_that_cannot_be_sent_is_invalid(server: FakeProviderServer,
+                                                             name: str) -> None:
+    backend = ASYNC[name]()
+    try:
+        with pytest.raises(HTTPFailure) as caught:
+            await backend.fetch("GET", url(server, "models"),
+                                {"authorization": f"Bearer {KEY}\n"}, None, TIMEOUTS)
+    finally:
+        await backend.close()
+    assert caught.value.kind is Failure.INVALID
+    assert KEY not in caught.value.detail
+
+
+def test_ipv6_hosts_are_bracketed_in_the_host_header() -> None:
+    pool = SyncPool(https=False)
+    assert pool._url("http://[::1]:8080/v1/x")[1] == "[::1]:8080"
+    assert pool._url("http://[::1]/v1/x")[1] == "[::1]"
+    assert pool._url("http://example.com:80/v1")[1] == "example.com"
+
+
+def test_deflate_without_the_zlib_wrapper_is_read_too() -> None:
+    import zlib
+
+    from jtd_ai.backends.sync_pool import _decoded
+
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    body = raw.compress(b'{"ok": true}') + raw.flush()
+    assert b"".join(_decoded([body[:3], body[3:]], "deflate")) == b'{"ok": true}'
+    assert b"".join(_decoded([zlib.compress(b"wrapped")], "deflate")) == b"wrapped"
+
+
+def test_a_sync_reply_that_trickles_past_the_deadline_stops_there() -> None:
+    import http.server
+    import threading
+    import time
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "40")
+            self.end_headers()
+            for _ in range(40):  # 2 s in all, each byte well within the read timeout
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.05)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    pool = SyncPool(https=False)
+    started = time.monotonic()
+    try:
+        with pytest.raises(HTTPFailure) as caught:
+            pool.fetch("GET", f"http://127.0.0.1:{httpd.server_address[1]}/", {}, None,
+                       Timeouts(2.0, 1.0, total=0.3))
+    finally:
+        pool.close()
+        httpd.shutdown()
+        httpd.server_close()
+    assert caught.value.kind is Failure.DEADLINE
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_key_with_a_newline_is_a_configuration_error_without_the_key(
+        server: FakeProviderServer) -> None:
+    import traceback
+
+    from jtd_ai.wire import HttpRequest
+
+    driver = driver_for()
+    driver._http_transport = None
+    driver.protocol.auth_headers = lambda: {"Authorization": f"Bearer {KEY}\n"}  # type: ignore[method-assign]
+    request = HttpRequest("GET", server.base_url("openai") + "/models")
+    call = driver._call("models")
+    for send in (lambda: driver.transport.send(request, call, driver._policy(None)),
+                 lambda: asyncio.run(driver.transport.asend(request, call,
+                                                            driver._policy(None)))):
+        with pytest.raises(ConfigurationError) as caught:
+            send()
+        assert KEY not in "".join(traceback.format_exception(caught.value))
+    assert call.attempts == 2  # one each: never retried
+
+
+def test_a_base_url_that_cannot_be_used_is_refused_before_any_request() -> None:
+    for bad in ("http://exämple.com/v1", "http://127.0.0.1:99999/v1", "ftp://host/v1"):
+        with pytest.raises(ConfigurationError, match="base_url"):
+            driver_for(base_url=bad).transport  # noqa: B018
+    spaced = driver_for(base_url="http://127.0.0.1:9/my path/v1").transport
+    assert spaced._base == "http://127.0.0.1:9/my%20path/v1/"

@@ -315,3 +315,31 @@ def attrs_evolve_ts(record: UsageRecord, moment: dt.datetime) -> UsageRecord:
     import attrs
 
     return attrs.evolve(record, ts=moment)
+
+
+def test_the_writer_survives_rows_put_around_a_close() -> None:
+    """A row put right after close() starts a new writer; closing again writes it, and no
+    writer thread is left behind waiting."""
+    import threading
+    import time
+
+    from jtd_ai.ledger_writer import LedgerWriter
+
+    written: list[tuple[object, ...]] = []
+
+    class Sink:
+        def record_rows(self, rows: list[tuple[object, ...]]) -> None:
+            written.extend(rows)
+
+    writer = LedgerWriter(lambda: Sink())  # type: ignore[arg-type, return-value]
+    for round_ in range(20):
+        writer.put((round_, "a"))
+        closer = threading.Thread(target=writer.close, kwargs={"timeout": 5})
+        closer.start()
+        writer.put((round_, "b"))  # races the close
+        started = time.monotonic()
+        closer.join()
+        writer.close(timeout=5)
+        assert time.monotonic() - started < 4  # close never waits out its timeout
+    assert sorted(written) == sorted((r, x) for r in range(20) for x in "ab")
+    assert not [t for t in threading.enumerate() if t.name == "jtd-ai-ledger"]

@@ -139,3 +139,24 @@ def test_wire_loads_is_json_loads(document: str | bytes) -> None:
             return f"{type(exc).__name__}: {exc}"
 
     assert outcome(loads) == outcome(json.loads)
+
+
+def test_an_abandoned_stream_is_closed_when_dropped_not_by_the_collector(manager_with) -> None:
+    """No reference cycle between a stream and its generator: dropping a stream left with
+    ``break`` closes its connection at once (the garbage collector could otherwise run the
+    close while the same thread holds the connection pool's lock, and hang)."""
+    import gc
+    import weakref
+
+    body = sse({"delta": "echo:", "model": "echo-1"}, {"delta": " a"}, {"delta": " b"})
+    driver = manager_with(ScriptedTransport(httpx.Response(200, content=body))).driver()
+    gc.disable()
+    try:
+        stream = driver.stream("a")
+        for _chunk in stream:
+            break
+        generator = weakref.ref(stream._iterator)  # type: ignore[arg-type]
+        del stream, _chunk
+        assert generator() is None  # freed by reference counting alone
+    finally:
+        gc.enable()

@@ -154,3 +154,15 @@ def test_the_content_only_path_gives_what_the_general_path_gives() -> None:
     event = StreamEvent(json.dumps(payload))
     assert list(direct.feed(event)) == list(general.feed(event))
     assert direct.model == general.model == "gpt-4o-mini"
+
+
+@pytest.mark.parametrize("index", [None, "x", [], {}, 1.0])
+def test_an_odd_index_leaves_the_content_only_path(index: object) -> None:
+    from jtd_ai import AIManager
+
+    driver = AIManager(providers={"o": {"driver": "openai", "api_key": "sk-test-fast-path",
+                                        "default_model": "gpt-4o-mini"}},
+                       config_file=False, env={}).driver("o")
+    decoder = driver.protocol.stream_decoder(driver.build_request("hi"))
+    payload = chunk(choices=[{"index": index, "delta": {"content": "x"}}])
+    assert decoder._text_only(payload) is None

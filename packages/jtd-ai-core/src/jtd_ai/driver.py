@@ -552,33 +552,95 @@ def _record(call: CallInfo, status: str, latency: float | None,
     }
 
 
+class _StreamState:
+    """What a stream's generator needs. The generator holds this, never the stream object:
+    a stream abandoned mid-way (``break`` without ``with``) then has no reference cycle,
+    so it is closed at once when dropped, not later by the garbage collector at some
+    moment when the same thread may hold the connection pool's lock."""
+
+    __slots__ = ("acc", "call", "driver", "http_request", "on_complete", "request",
+                 "response", "started")
+
+    def __init__(self, driver: Driver, request: ChatRequest, http_request: Any,
+                 call: CallInfo) -> None:
+        self.driver = driver
+        self.request = request
+        self.http_request = http_request
+        self.call = call
+        self.acc = StreamAccumulator(driver.config.name, request.model,
+                                     keep_raw=driver.keep_raw)
+        self.response: Response | None = None
+        self.on_complete: Callable[[Response], Any] | None = None
+        self.started = 0.0
+
+    def decoder(self) -> Any:
+        return self.driver.protocol.stream_decoder(self.request)
+
+    def begin(self) -> None:
+        self.started = time.perf_counter()
+        self.driver._before(self.call, self.started)
+
+    def failed(self, error: AIError) -> None:
+        self.driver._failed(self.call, error, self.started)
+
+    def done(self) -> None:
+        self.response = self.driver._succeeded(self.call, self.acc.response(), self.started)
+        if self.on_complete is not None:
+            self.on_complete(self.response)
+
+
+def _run_stream(state: _StreamState) -> Iterator[StreamChunk]:
+    state.begin()
+    driver = state.driver
+    try:
+        yield from driver.transport.stream(state.http_request, state.call,
+                                           driver._policy(state.request), state.decoder,
+                                           state.acc)
+    except AIError as error:
+        state.failed(error)
+        raise
+    state.done()
+
+
+async def _arun_stream(state: _StreamState) -> AsyncIterator[StreamChunk]:
+    state.begin()
+    driver = state.driver
+    try:
+        async for chunk in driver.transport.astream(state.http_request, state.call,
+                                                    driver._policy(state.request),
+                                                    state.decoder, state.acc):
+            yield chunk
+    except AIError as error:
+        state.failed(error)
+        raise
+    state.done()
+
+
 class _StreamBase:
     def __init__(self, driver: Driver, request: ChatRequest, http_request: Any,
                  call: CallInfo) -> None:
         self.driver = driver
         self.request = request
-        self._http_request = http_request
-        self._call = call
-        self._acc = StreamAccumulator(driver.config.name, request.model,
-                                      keep_raw=driver.keep_raw)
-        #: The whole reply once the stream has ended, else None.
-        self.response: Response | None = None
-        #: Called with the final Response when the stream ends cleanly.
-        self.on_complete: Callable[[Response], Any] | None = None
-        self._started = 0.0
+        self._state = _StreamState(driver, request, http_request, call)
 
     @property
     def text(self) -> str:
         """The content received so far."""
-        return self._acc.text
+        return self._state.acc.text
 
-    def _decoder(self) -> Any:
-        return self.driver.protocol.stream_decoder(self.request)
+    @property
+    def response(self) -> Response | None:
+        """The whole reply once the stream has ended, else None."""
+        return self._state.response
 
-    def _done(self) -> None:
-        self.response = self.driver._succeeded(self._call, self._acc.response(), self._started)
-        if self.on_complete is not None:
-            self.on_complete(self.response)
+    @property
+    def on_complete(self) -> Callable[[Response], Any] | None:
+        """Called with the final Response when the stream ends cleanly."""
+        return self._state.on_complete
+
+    @on_complete.setter
+    def on_complete(self, callback: Callable[[Response], Any] | None) -> None:
+        self._state.on_complete = callback
 
 
 class ChatStream(_StreamBase):
@@ -588,24 +650,11 @@ class ChatStream(_StreamBase):
 
     def __iter__(self) -> Iterator[StreamChunk]:
         if self._iterator is None:
-            self._iterator = self._run()
+            self._iterator = _run_stream(self._state)
         return self._iterator
 
     def __next__(self) -> StreamChunk:
         return next(iter(self))
-
-    def _run(self) -> Iterator[StreamChunk]:
-        self._started = time.perf_counter()
-        self.driver._before(self._call, self._started)
-        transport = self.driver.transport
-        try:
-            yield from transport.stream(self._http_request, self._call,
-                                        self.driver._policy(self.request), self._decoder,
-                                        self._acc)
-        except AIError as error:
-            self.driver._failed(self._call, error, self._started)
-            raise
-        self._done()
 
     def close(self) -> None:
         if self._iterator is not None:
@@ -625,25 +674,11 @@ class AsyncChatStream(_StreamBase):
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         if self._iterator is None:
-            self._iterator = self._run()
+            self._iterator = _arun_stream(self._state)
         return self._iterator
 
     async def __anext__(self) -> StreamChunk:
         return await self.__aiter__().__anext__()
-
-    async def _run(self) -> AsyncIterator[StreamChunk]:
-        self._started = time.perf_counter()
-        self.driver._before(self._call, self._started)
-        transport = self.driver.transport
-        try:
-            async for chunk in transport.astream(self._http_request, self._call,
-                                                 self.driver._policy(self.request),
-                                                 self._decoder, self._acc):
-                yield chunk
-        except AIError as error:
-            self.driver._failed(self._call, error, self._started)
-            raise
-        self._done()
 
     async def aclose(self) -> None:
         if self._iterator is not None:

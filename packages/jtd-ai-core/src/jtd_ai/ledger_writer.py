@@ -49,7 +49,6 @@ class LedgerWriter:
         self._pending = 0  # queued or being written
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
-        self._closed = False
         self._urgent = False  # a flush is waiting: write without lingering
         _WRITERS.add(self)
 
@@ -61,8 +60,7 @@ class LedgerWriter:
             queue = self._queue
             queue.append(record)
             self._pending += 1
-            if self._thread is None or self._closed:
-                self._closed = False
+            if self._thread is None:  # not started yet, or closed: a new writer
                 self._thread = threading.Thread(target=self._run, name="jtd-ai-ledger",
                                                 daemon=True)
                 self._thread.start()
@@ -70,14 +68,21 @@ class LedgerWriter:
                 self._cond.notify()
 
     def _run(self) -> None:
+        me = threading.current_thread()
+
+        def stop_lingering() -> bool:
+            return self._thread is not me or self._urgent or len(self._queue) >= BATCH
+
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
+                while not self._queue and self._thread is me:
                     self._cond.wait()
-                if not self._closed and not self._urgent:
-                    self._cond.wait_for(self._ready, LINGER)
+                if self._thread is not None and self._thread is not me:
+                    return  # a newer writer took over (after a close): it writes the queue
+                if self._thread is me and not self._urgent:
+                    self._cond.wait_for(stop_lingering, LINGER)
                 if not self._queue:
-                    return
+                    return  # closed, and nothing left to write
                 batch, self._queue = self._queue, []
                 self._urgent = False
             try:
@@ -92,9 +97,6 @@ class LedgerWriter:
                     self._pending -= len(batch)
                     self._cond.notify_all()
 
-    def _ready(self) -> bool:
-        return self._closed or self._urgent or len(self._queue) >= BATCH
-
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Wait until every queued row is written (or failed and reported); False on
         timeout."""
@@ -107,10 +109,10 @@ class LedgerWriter:
             return self._cond.wait_for(lambda: self._pending == 0, timeout)
 
     def close(self, timeout: float | None = 30.0) -> None:
-        """Flush, then stop the thread (a later ``put`` starts a new one)."""
+        """Flush, then stop the thread (a later ``put`` starts a new one; rows queued while
+        closing are still written by the old thread before it stops)."""
         self.flush(timeout)
         with self._cond:
-            self._closed = True
             thread, self._thread = self._thread, None
             self._cond.notify_all()
         if thread is not None and thread is not threading.current_thread():

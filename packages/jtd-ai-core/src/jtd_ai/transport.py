@@ -96,7 +96,7 @@ class Transport:
                 f"providers.{config.name}.http_backend must be one of {', '.join(BACKENDS)}, "
                 f"not {backend!r}")
         self._backend_choice: str = backend
-        base = config.base_url or ""
+        base = _checked_base(config.name, config.base_url or "")
         self._base = base if base.endswith("/") else base + "/"
         self._where = config.base_url or "(no base_url)"
         self._static_headers = {"user-agent": USER_AGENT,
@@ -220,7 +220,7 @@ class Transport:
         return error
 
     def _map(self, exc: HTTPFailure, state: RetryState | None = None, *,
-             streaming: bool = False, deadline_bound: bool = False) -> ProviderError:
+             streaming: bool = False, deadline_bound: bool = False) -> AIError:
         """Our typed error for a failure; ``deadline_bound`` says the attempt's read timeout
         was cut down to the time left before the deadline, so its timeout is the deadline."""
         name = self.config.name
@@ -238,6 +238,10 @@ class Transport:
             deadline = state.policy.deadline if state is not None else self.config.deadline
             return TimeoutError(f"{name}: the call's deadline of {deadline}s passed "
                                 f"({where})", provider=name, retryable=False)
+        if kind is Failure.INVALID:  # never sent: sending again cannot help
+            return ConfigurationError(
+                f"{name}: the request cannot be sent ({exc.detail}); check the provider's "
+                f"base_url, api_key and headers")
         if kind is Failure.CONNECT:
             return ProviderUnavailableError(
                 f"{name}: could not connect to {where} ({exc.detail}). Is the server up and "
@@ -319,7 +323,8 @@ class Transport:
             read = min(self.config.timeout, remaining)
             try:
                 status, got, content, where = backend.fetch(
-                    req.method, url, headers, body, Timeouts(self.config.connect_timeout, read))
+                    req.method, url, headers, body,
+                    Timeouts(self.config.connect_timeout, read, remaining))
             except HTTPFailure as exc:
                 raise self._map(exc, state, deadline_bound=read == remaining) from exc
             response = HttpResponse(status, got, content, where.partition("?")[0])
@@ -346,7 +351,7 @@ class Transport:
                     req.method, url, headers, body,
                     Timeouts(self.config.connect_timeout, read, remaining))
             except HTTPFailure as exc:
-                raise self._map(exc, state) from exc
+                raise self._map(exc, state, deadline_bound=read == remaining) from exc
             response = HttpResponse(status, got, content, where.partition("?")[0])
             if status >= 400:
                 raise self._error(response)
@@ -385,7 +390,7 @@ class Transport:
                 opened = _Opened(req, reply.headers, decoder_factory())
                 opened.bind(acc, self.protocol)
                 lines = reply.lines()
-                opened.first = self._pull_first(opened, lines)
+                opened.first = self._pull_first(opened, lines, state)
             except BaseException as exc:
                 reply.close()
                 if isinstance(exc, HTTPFailure):
@@ -408,18 +413,20 @@ class Transport:
                 decode = opened.decoder.feed
                 end = state.ends_at
                 for line in lines:
+                    if _now() > end:  # every line: keep-alive comments must not outlive it
+                        raise self._deadline(state)
                     event = frame(line)
                     if event is not None:
                         for chunk in decode(event):
                             add(chunk)
                             yield chunk
-                        if _now() > end:  # checked once per event
-                            raise self._deadline(state)
                 for chunk in opened.finish():
                     add(chunk)
                     yield chunk
         except HTTPFailure as exc:
             error = self._map(exc, state, streaming=True, deadline_bound=opened.deadline_bound)
+            if not isinstance(error, ProviderError):
+                raise error from exc
             raise self._interrupted(error, acc, opened, connection=True) from exc
         except ProviderError as exc:
             raise self._interrupted(exc, acc, opened) from None
@@ -450,7 +457,7 @@ class Transport:
                 opened = _Opened(req, reply.headers, decoder_factory())
                 opened.bind(acc, self.protocol)
                 alines = reply.lines()
-                opened.first = await self._apull_first(opened, alines)
+                opened.first = await self._apull_first(opened, alines, state)
             except BaseException as exc:
                 await reply.close()
                 if isinstance(exc, HTTPFailure):
@@ -473,46 +480,50 @@ class Transport:
                 decode = opened.decoder.feed
                 end = state.ends_at
                 async for line in alines:
+                    if _now() > end:  # every line: keep-alive comments must not outlive it
+                        raise self._deadline(state)
                     event = frame(line)
                     if event is not None:
                         for chunk in decode(event):
                             add(chunk)
                             yield chunk
-                        if _now() > end:  # checked once per event
-                            raise self._deadline(state)
                 for chunk in opened.finish():
                     add(chunk)
                     yield chunk
         except HTTPFailure as exc:
             error = self._map(exc, state, streaming=True, deadline_bound=opened.deadline_bound)
+            if not isinstance(error, ProviderError):
+                raise error from exc
             raise self._interrupted(error, acc, opened, connection=True) from exc
         except ProviderError as exc:
             raise self._interrupted(exc, acc, opened) from None
         finally:
             await reply.close()
 
-    def _pull_first(self, opened: _Opened, lines: Iterator[str]) -> list[StreamChunk]:
+    def _pull_first(self, opened: _Opened, lines: Iterator[str],
+                    state: RetryState) -> list[StreamChunk]:
         """Read until the first chunk (or the end): failures up to here may be retried."""
-        while True:
-            try:
-                line = next(lines)
-            except StopIteration:
-                opened.ended = True
-                return list(opened.finish())
+        end = state.ends_at
+        for line in lines:
+            if _now() > end:
+                raise self._deadline(state)
             chunks = list(opened.feed(line))
             if chunks:
                 return chunks
+        opened.ended = True
+        return list(opened.finish())
 
-    async def _apull_first(self, opened: _Opened, lines: AsyncIterator[str]) -> list[StreamChunk]:
-        while True:
-            try:
-                line = await lines.__anext__()
-            except StopAsyncIteration:
-                opened.ended = True
-                return list(opened.finish())
+    async def _apull_first(self, opened: _Opened, lines: AsyncIterator[str],
+                           state: RetryState) -> list[StreamChunk]:
+        end = state.ends_at
+        async for line in lines:
+            if _now() > end:
+                raise self._deadline(state)
             chunks = list(opened.feed(line))
             if chunks:
                 return chunks
+        opened.ended = True
+        return list(opened.finish())
 
     def _interrupted(self, error: ProviderError, acc: StreamAccumulator, opened: _Opened, *,
                      connection: bool = False) -> ProviderError:
@@ -572,3 +583,30 @@ def _gave_up(error: ProviderError, state: RetryState) -> ProviderError:
     if state.failures > 1 and "attempts" not in error.message:
         _amend(error, f"{error.message}; gave up after {state.failures} attempts")
     return error
+
+
+def _checked_base(provider: str, base: str) -> str:
+    """``base`` as a URL the HTTP clients can send to, or a ConfigurationError that says why
+    (before any request is made). Spaces and other characters URLs do not allow are
+    percent-encoded, as httpx did."""
+    from urllib.parse import quote, urlsplit
+
+    if not base:
+        return base
+    problem = None
+    if not base.isascii():
+        problem = ("it is not ASCII: write an international domain name in its punycode "
+                   "(xn--) form")
+    else:
+        try:
+            parts = urlsplit(base)
+            parts.port  # noqa: B018 - raises ValueError when out of range
+        except ValueError as exc:
+            problem = str(exc)
+        else:
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                problem = "it needs http:// or https:// and a host"
+    if problem is not None:
+        raise ConfigurationError(f"providers.{provider}.base_url {base!r} cannot be used: "
+                                 f"{problem}")
+    return quote(base, safe=":/?#[]@!$&'()*+,;=%~")

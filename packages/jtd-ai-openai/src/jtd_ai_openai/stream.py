@@ -98,6 +98,7 @@ class ChatStreamDecoder(StreamDecoder):
         except (KeyError, TypeError, ValueError):
             return None
         if (type(content) is not str or not content or choice.get("finish_reason") is not None
+                or type(choice.get("index", 0)) is not int
                 or len(delta) > 2 or not _TEXT_ONLY.issuperset(delta)
                 or type(payload) is not dict or "error" in payload
                 or payload.get("usage") is not None  # with include_usage, every chunk: null

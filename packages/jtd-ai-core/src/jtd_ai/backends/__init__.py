@@ -56,13 +56,20 @@ class Failure(enum.Enum):
     READ_TIMEOUT = "read_timeout"  # no byte within the read (or idle) timeout
     DEADLINE = "deadline"  # the whole call's time ran out
     BROKEN = "broken"  # the connection dropped or the peer broke the protocol
+    INVALID = "invalid"  # the request cannot be sent as given (a bad header or URL): no retry
     OTHER = "other"
 
 
 class HTTPFailure(Exception):
-    """A request that got no complete HTTP reply, in the backend-neutral terms above."""
+    """A request that got no complete HTTP reply, in the backend-neutral terms above.
+
+    Backends raise it ``from None``: the HTTP library's own exception can quote a header
+    (the API key), so it never rides along as the cause; ``detail`` is redacted."""
 
     def __init__(self, kind: Failure, detail: str) -> None:
+        from jtd_ai.secret import redact
+
+        detail = redact(detail)
         super().__init__(detail)
         self.kind = kind
         self.detail = detail

@@ -27,6 +27,8 @@ __all__ = ["AiohttpBackend"]
 
 def _failure(exc: BaseException, timeouts: Timeouts) -> HTTPFailure:
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, aiohttp.InvalidURL | ValueError | TypeError):
+        return HTTPFailure(Failure.INVALID, detail)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return HTTPFailure(Failure.CONNECT_TIMEOUT, detail)
     if isinstance(exc, aiohttp.ServerTimeoutError):
@@ -43,6 +45,8 @@ def _failure(exc: BaseException, timeouts: Timeouts) -> HTTPFailure:
 
 
 _ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+#: What sending can raise: also ValueError for a header or URL it cannot send.
+_SEND_ERRORS = (*_ERRORS, ValueError, TypeError)
 
 
 def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:
@@ -63,7 +67,7 @@ class _Reply:
         try:
             return await self._response.read()
         except _ERRORS as exc:
-            raise _failure(exc, self._timeouts) from exc
+            raise _failure(exc, self._timeouts) from None
 
     async def lines(self) -> AsyncIterator[str]:
         splitter = LineSplitter()
@@ -72,7 +76,7 @@ class _Reply:
                 for line in splitter.feed(chunk):
                     yield line
         except _ERRORS as exc:
-            raise _failure(exc, self._timeouts) from exc
+            raise _failure(exc, self._timeouts) from None
         for line in splitter.end():
             yield line
 
@@ -114,8 +118,9 @@ class AiohttpBackend:
         try:
             yield
         finally:
-            self._sessions.pop(loop, None)
-            self._guards.pop(loop, None)
+            if self._sessions.get(loop) is session:  # not a newer session of this loop
+                self._sessions.pop(loop, None)
+                self._guards.pop(loop, None)
             await session.close()
 
     def _forget_closed_loops(self) -> None:
@@ -129,7 +134,7 @@ class AiohttpBackend:
     def _url(self, url: str) -> URL:
         known = self._urls.get(url)
         if known is None:
-            known = URL(url, encoded=True)
+            known = URL(url)  # quotes what a URL may not hold raw, keeps %-escapes
             with self._lock:
                 if len(self._urls) > 512:  # paths with model names or page tokens vary
                     self._urls.clear()
@@ -140,13 +145,14 @@ class AiohttpBackend:
                     timeouts: Timeouts) -> aiohttp.ClientResponse:
         loop = asyncio.get_running_loop()
         session = self._sessions.get(loop) or await self._new_session(loop)
-        timeout = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect,
-                                        sock_read=timeouts.read)
+        # connect: waiting for a free connection of the pool, and opening one.
+        timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect,
+                                        sock_connect=timeouts.connect, sock_read=timeouts.read)
         try:
             return await session.request(method, self._url(url), data=body, headers=headers,
                                          timeout=timeout, allow_redirects=False)
-        except _ERRORS as exc:
-            raise _failure(exc, timeouts) from exc
+        except _SEND_ERRORS as exc:
+            raise _failure(exc, timeouts) from None
 
     async def fetch(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
                     timeouts: Timeouts) -> tuple[int, dict[str, str], bytes, str]:
@@ -154,7 +160,7 @@ class AiohttpBackend:
         try:
             content = await response.read()
         except _ERRORS as exc:
-            raise _failure(exc, timeouts) from exc
+            raise _failure(exc, timeouts) from None
         finally:
             response.release()
         return response.status, _headers(response), content, url

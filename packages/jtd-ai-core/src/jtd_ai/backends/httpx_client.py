@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -22,13 +23,20 @@ __all__ = ["HttpxAsync", "HttpxSync"]
 _LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=30)
 
 
-def _failure(exc: httpx.HTTPError) -> HTTPFailure:
+#: What building or sending a request can raise.
+_SEND_ERRORS = (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError)
+
+
+def _failure(exc: Exception) -> HTTPFailure:
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return HTTPFailure(Failure.CONNECT_TIMEOUT, detail)
     if isinstance(exc, httpx.TimeoutException):
         return HTTPFailure(Failure.READ_TIMEOUT, detail)
-    if isinstance(exc, httpx.ConnectError | httpx.UnsupportedProtocol | httpx.ProxyError):
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.InvalidURL
+                  | ValueError | TypeError):
+        return HTTPFailure(Failure.INVALID, detail)
+    if isinstance(exc, httpx.ConnectError | httpx.ProxyError):
         return HTTPFailure(Failure.CONNECT, detail)
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError
                   | httpx.DecodingError):
@@ -63,7 +71,7 @@ class _Reply:
         try:
             return self._response.read()
         except httpx.HTTPError as exc:
-            raise _failure(exc) from exc
+            raise _failure(exc) from None
 
     def lines(self) -> Iterator[str]:
         splitter = LineSplitter()
@@ -71,7 +79,7 @@ class _Reply:
             for chunk in self._response.iter_bytes():
                 yield from splitter.feed(chunk)
         except httpx.HTTPError as exc:
-            raise _failure(exc) from exc
+            raise _failure(exc) from None
         yield from splitter.end()
 
     def close(self) -> None:
@@ -91,7 +99,7 @@ class _AsyncReply:
         try:
             return await self._response.aread()
         except httpx.HTTPError as exc:
-            raise _failure(exc) from exc
+            raise _failure(exc) from None
 
     async def lines(self) -> AsyncIterator[str]:
         splitter = LineSplitter()
@@ -100,7 +108,7 @@ class _AsyncReply:
                 for line in splitter.feed(chunk):
                     yield line
         except httpx.HTTPError as exc:
-            raise _failure(exc) from exc
+            raise _failure(exc) from None
         for line in splitter.end():
             yield line
 
@@ -119,17 +127,28 @@ class HttpxSync:
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
               timeouts: Timeouts, stream: bool) -> httpx.Response:
-        request = self._client.build_request(method, url, content=body, headers=headers,
-                                             timeout=_timeout(timeouts))
         try:
+            request = self._client.build_request(method, url, content=body, headers=headers,
+                                                 timeout=_timeout(timeouts))
             return self._client.send(request, stream=stream)
-        except httpx.HTTPError as exc:
-            raise _failure(exc) from exc
+        except _SEND_ERRORS as exc:
+            raise _failure(exc) from None
 
     def fetch(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
               timeouts: Timeouts) -> tuple[int, dict[str, str], bytes, str]:
-        response = self._send(method, url, headers, body, timeouts, stream=False)
-        return response.status_code, _headers(response), response.content, _safe(
+        ends_at = None if timeouts.total is None else time.monotonic() + timeouts.total
+        response = self._send(method, url, headers, body, timeouts, stream=True)
+        try:
+            parts = []
+            for part in response.iter_bytes():
+                parts.append(part)
+                if ends_at is not None and time.monotonic() > ends_at:
+                    raise HTTPFailure(Failure.DEADLINE, "the reply was still arriving")
+        except _SEND_ERRORS as exc:
+            raise _failure(exc) from None
+        finally:
+            response.close()
+        return response.status_code, _headers(response), b"".join(parts), _safe(
             response.request.url)
 
     def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
@@ -173,9 +192,9 @@ class HttpxAsync:
     async def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
                     timeouts: Timeouts, stream: bool) -> httpx.Response:
         client = self._client()
-        request = client.build_request(method, url, content=body, headers=headers,
-                                       timeout=_timeout(timeouts))
         try:
+            request = client.build_request(method, url, content=body, headers=headers,
+                                           timeout=_timeout(timeouts))
             if timeouts.total is None:
                 return await client.send(request, stream=stream)
             async with asyncio.timeout(timeouts.total):
@@ -183,10 +202,10 @@ class HttpxAsync:
                 if not stream:
                     await response.aread()
                 return response
-        except httpx.HTTPError as exc:
-            raise _failure(exc) from exc
-        except TimeoutError as exc:
-            raise HTTPFailure(Failure.DEADLINE, "the call's deadline passed") from exc
+        except _SEND_ERRORS as exc:
+            raise _failure(exc) from None
+        except TimeoutError:
+            raise HTTPFailure(Failure.DEADLINE, "the call's deadline passed") from None
 
     async def fetch(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
                     timeouts: Timeouts) -> tuple[int, dict[str, str], bytes, str]:

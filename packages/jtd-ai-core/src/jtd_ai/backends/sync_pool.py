@@ -9,6 +9,7 @@ the httpx backend when the environment sets one.
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -31,7 +32,10 @@ def _failure(exc: Exception) -> HTTPFailure:
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     kind = _TIMEOUT_KINDS.get(type(exc))
     if kind is None:
-        if isinstance(exc, httpcore.ConnectError | httpcore.UnsupportedProtocol):
+        if isinstance(exc, httpcore.LocalProtocolError | httpcore.UnsupportedProtocol
+                      | ValueError | TypeError):
+            kind = Failure.INVALID
+        elif isinstance(exc, httpcore.ConnectError):
             kind = Failure.CONNECT
         elif isinstance(exc, httpcore.NetworkError | httpcore.ProtocolError):
             kind = Failure.BROKEN
@@ -55,12 +59,20 @@ def _decoded(chunks: Iterable[bytes], encoding: str | None) -> Iterator[bytes]:
         raise HTTPFailure(Failure.BROKEN, f"the reply is encoded as {encoding!r}, which we "
                           f"did not ask for")
     inflater = zlib.decompressobj(wbits)
+    first = True
     try:
         for chunk in chunks:
+            if first and wbits == zlib.MAX_WBITS:
+                first = False
+                try:
+                    yield inflater.decompress(chunk)
+                    continue
+                except zlib.error:  # "deflate" sent raw, without the zlib wrapper
+                    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
             yield inflater.decompress(chunk)
         yield inflater.flush()
     except zlib.error as exc:
-        raise HTTPFailure(Failure.BROKEN, f"the {encoding} body is corrupt: {exc}") from exc
+        raise HTTPFailure(Failure.BROKEN, f"the {encoding} body is corrupt: {exc}") from None
 
 
 class _Reply:
@@ -79,12 +91,21 @@ class _Reply:
         encoding = self.headers.get("content-encoding")
         return raw if not encoding or encoding == "identity" else _decoded(raw, encoding)
 
-    def read(self) -> bytes:
+    def read(self, ends_at: float | None = None) -> bytes:
+        """The whole body; past ``ends_at`` (``time.monotonic()``), a DEADLINE failure
+        (each read waits at most the read timeout; this bounds a body that trickles)."""
         try:
-            return b"".join(self._chunks())
+            if ends_at is None:
+                return b"".join(self._chunks())
+            parts = []
+            for part in self._chunks():
+                parts.append(part)
+                if time.monotonic() > ends_at:
+                    raise HTTPFailure(Failure.DEADLINE, "the reply was still arriving")
+            return b"".join(parts)
         except (httpcore.TimeoutException, httpcore.NetworkError,
                 httpcore.ProtocolError) as exc:
-            raise _failure(exc) from exc
+            raise _failure(exc) from None
 
     def lines(self) -> Iterator[str]:
         splitter = LineSplitter()
@@ -93,7 +114,7 @@ class _Reply:
                 yield from splitter.feed(chunk)
         except (httpcore.TimeoutException, httpcore.NetworkError,
                 httpcore.ProtocolError) as exc:
-            raise _failure(exc) from exc
+            raise _failure(exc) from None
         yield from splitter.end()
 
     def close(self) -> None:
@@ -123,6 +144,8 @@ class SyncPool:
             parsed = httpcore.URL(url)
             default = 443 if parsed.scheme == b"https" else 80
             host = parsed.host.decode("ascii")
+            if ":" in host:  # an IPv6 address goes in brackets
+                host = f"[{host}]"
             host_header = host if parsed.port in (None, default) else f"{host}:{parsed.port}"
             known = (parsed, host_header)
             with self._lock:
@@ -143,20 +166,22 @@ class SyncPool:
             "connect": timeouts.connect, "read": timeouts.read, "write": timeouts.read,
             "pool": timeouts.connect,
         }}
-        request = httpcore.Request(method, target, headers=pairs, content=body,
-                                   extensions=extensions)
         try:
+            request = httpcore.Request(method, target, headers=pairs, content=body,
+                                       extensions=extensions)
             return self._pool.handle_request(request)
         except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError,
-                httpcore.UnsupportedProtocol, httpcore.ProxyError) as exc:
-            raise _failure(exc) from exc
+                httpcore.UnsupportedProtocol, httpcore.ProxyError, ValueError,
+                TypeError) as exc:
+            raise _failure(exc) from None
 
     def fetch(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
               timeouts: Timeouts) -> tuple[int, dict[str, str], bytes, str]:
+        ends_at = None if timeouts.total is None else time.monotonic() + timeouts.total
         response = self._send(method, url, headers, body, timeouts)
         reply = _Reply(response, url)
         try:
-            content = reply.read()
+            content = reply.read(ends_at)
         finally:
             response.close()
         return reply.status, reply.headers, content, url
