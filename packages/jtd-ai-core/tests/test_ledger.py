@@ -332,6 +332,7 @@ def test_the_writer_survives_rows_put_around_a_close() -> None:
             written.extend(rows)
 
     writer = LedgerWriter(lambda: Sink())  # type: ignore[arg-type, return-value]
+    before = set(threading.enumerate())  # other tests' managers may still have writers
     for round_ in range(20):
         writer.put((round_, "a"))
         closer = threading.Thread(target=writer.close, kwargs={"timeout": 5})
@@ -342,4 +343,4 @@ def test_the_writer_survives_rows_put_around_a_close() -> None:
         writer.close(timeout=5)
         assert time.monotonic() - started < 4  # close never waits out its timeout
     assert sorted(written) == sorted((r, x) for r in range(20) for x in "ab")
-    assert not [t for t in threading.enumerate() if t.name == "jtd-ai-ledger"]
+    assert not [t for t in set(threading.enumerate()) - before if t.name == "jtd-ai-ledger"]
