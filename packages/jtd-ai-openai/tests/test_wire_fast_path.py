@@ -10,7 +10,7 @@ import pytest
 
 from jtd_ai.convert import structure_wire
 from jtd_ai.errors import MalformedResponseError
-from jtd_ai_openai.wire import ChatChunk, ChatCompletion, read_chunk, read_completion
+from jtd_ai_openai.wire import ChatCompletion, read_completion
 
 
 def completion(**changes: Any) -> dict[str, Any]:
@@ -98,62 +98,46 @@ def chunk(**changes: Any) -> dict[str, Any]:
     return data
 
 
-COMMON_CHUNKS = {
-    "content": chunk(),
-    "role first": chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                  "finish_reason": None}]),
-    "finish": chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]),
-    "delta left out": chunk(choices=[{"index": 0, "finish_reason": "stop"}]),
-    "usage last": chunk(choices=[], usage={"prompt_tokens": 5, "completion_tokens": 7,
-                                           "total_tokens": 12}),
-    "no model": {"choices": [{"delta": {"content": "x"}}]},
-    "choices left out": {"model": "m"},
-    "reasoning": chunk(choices=[{"index": 0, "delta": {"reasoning_content": "hmm"}}]),
+CHUNKS = {
+    "content": (chunk(), True),
+    "openai's own, with usage null": (chunk(usage=None, obfuscation="x1",
+                                             service_tier="default"), True),
+    "role first": (chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                   "finish_reason": None}]), False),
+    "finish": (chunk(choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]), False),
+    "usage last": (chunk(choices=[], usage={"prompt_tokens": 5, "completion_tokens": 7,
+                                            "total_tokens": 12}), False),
+    "reasoning": (chunk(choices=[{"index": 0, "delta": {"reasoning_content": "hmm"}}]), False),
+    "refusal": (chunk(choices=[{"index": 0, "delta": {"refusal": "no"}}]), False),
+    "tool call": (chunk(choices=[{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": ""}}]}}]), False),
+    "two choices": (chunk(choices=[{"index": 0, "delta": {"content": "a"}},
+                                   {"index": 1, "delta": {"content": "b"}}]), False),
+    "no model": ({"choices": [{"delta": {"content": "x"}}]}, True),
 }
 
 
-@pytest.mark.parametrize("name", sorted(COMMON_CHUNKS))
-def test_common_chunks_read_directly_equal_cattrs(name: str) -> None:
-    data = COMMON_CHUNKS[name]
-    direct = read_chunk(copy.deepcopy(data))
-    assert direct is not None
-    assert direct == structure_wire(copy.deepcopy(data), ChatChunk, provider="openai")
-
-
-UNCOMMON_CHUNKS = {
-    "tool call": chunk(choices=[{"index": 0, "delta": {"tool_calls": [
-        {"index": 0, "id": "call_1", "function": {"name": "f", "arguments": ""}}]}}]),
-    "delta null": chunk(choices=[{"index": 0, "delta": None}]),
-    "content not text": chunk(choices=[{"index": 0, "delta": {"content": 1}}]),
-    "model not text": chunk(model=5),
-    "usage odd": chunk(usage={"prompt_tokens": 1}),
-    "index odd": chunk(choices=[{"index": "0", "delta": {}}]),
-}
-
-
-@pytest.mark.parametrize("name", sorted(UNCOMMON_CHUNKS))
-def test_other_chunks_are_left_to_cattrs(name: str) -> None:
-    assert read_chunk(UNCOMMON_CHUNKS[name]) is None
-
-
-def test_the_content_only_path_gives_what_the_general_path_gives() -> None:
-    """OpenAI's own chunks (with include_usage every one carries "usage": null, and an
-    "obfuscation" field) take the direct path, and it must give the general path's chunk."""
+@pytest.mark.parametrize("name", sorted(CHUNKS))
+def test_the_content_only_path_serves_content_and_gives_the_general_paths_chunks(
+        name: str) -> None:
+    """The direct path takes content-only events (OpenAI's own chunks carry "usage": null
+    with include_usage, and an "obfuscation" field) and gives what the general path gives;
+    every other event goes the general way."""
     from jtd_ai import AIManager
     from jtd_ai.protocol import StreamEvent
 
+    payload, served = CHUNKS[name]
     driver = AIManager(providers={"o": {"driver": "openai", "api_key": "sk-test-fast-path",
                                         "default_model": "gpt-4o-mini"}},
                        config_file=False, env={}).driver("o")
     request = driver.build_request("hi")
-    payload = chunk(usage=None, obfuscation="x1", service_tier="default")
     direct = driver.protocol.stream_decoder(request)
-    assert direct._text_only(copy.deepcopy(payload)) is not None  # the direct path serves it
+    assert (direct._text_only(copy.deepcopy(payload)) is not None) is served
     general = driver.protocol.stream_decoder(request)
     general._text_only = lambda payload: None  # type: ignore[method-assign]
     event = StreamEvent(json.dumps(payload))
     assert list(direct.feed(event)) == list(general.feed(event))
-    assert direct.model == general.model == "gpt-4o-mini"
+    assert direct.model == general.model
 
 
 @pytest.mark.parametrize("index", [None, "x", [], {}, 1.0])

@@ -70,36 +70,6 @@ class UsageRecord:
     price_source: str | None = None
     price_as_of: dt.date | None = None
 
-    @classmethod
-    def of_call(cls, call: CallInfo, response: Response | None, *, status: str = "ok",
-                latency: float | None = None, pricing: Pricing | None = None) -> UsageRecord:
-        """The record of ``call``, from its reply (or the partial reply of a failure)."""
-        usage = response.usage if response is not None else None
-        cost = response.cost if response is not None else None
-        pricing = (response.pricing if response is not None and response.pricing is not None
-                   else pricing)
-        if cost is None and usage is not None and pricing is not None:
-            cost = pricing.cost(usage)
-        if cost is None:
-            pricing = None
-        return cls(
-            provider=call.provider, driver=call.driver,
-            model=response.model if response is not None else call.model,
-            status=status, operation=call.operation,
-            request_id=response.request_id if response is not None else None,
-            input_tokens=usage.input_tokens if usage else None,
-            output_tokens=usage.output_tokens if usage else None,
-            cached_input_tokens=usage.cached_input_tokens if usage else None,
-            cache_write_tokens=usage.cache_write_tokens if usage else None,
-            reasoning_tokens=usage.reasoning_tokens if usage else None,
-            cost=cost, latency=(response.latency if response is not None
-                                and response.latency is not None else latency),
-            streamed=call.operation == "stream", batch_id=call.batch_id,
-            attempts=call.attempts,
-            price_source=pricing.source if pricing is not None else None,
-            price_as_of=pricing.as_of if pricing is not None else None,
-        )
-
     def row(self) -> tuple[Any, ...]:
         """The values stored, in the order of the ledger's columns."""
         ts = self.ts.astimezone(dt.UTC)
@@ -115,9 +85,9 @@ class UsageRecord:
 def usage_row(call: CallInfo, response: Response | None, *, status: str = "ok",
               latency: float | None = None, pricing: Pricing | None = None,
               ts: dt.datetime | None = None) -> tuple[Any, ...]:
-    """``UsageRecord.of_call(...).row()`` without the record in between: the row is made on
-    every call, and the record would only be taken apart again (tests/test_ledger.py checks
-    both give the same row)."""
+    """The ledger row of ``call`` (in the order of the ledger's columns), from its reply or
+    the partial reply of a failure. Made as a tuple on every call: a UsageRecord would only
+    be taken apart again by the writer."""
     usage = response.usage if response is not None else None
     cost = response.cost if response is not None else None
     if response is not None and response.pricing is not None:

@@ -48,6 +48,9 @@ def _seconds(value: str | None) -> float | None:
     return None if value is None else parse_duration(value)
 
 
+_NONE = (None,) * 6
+
+
 def rate_limit_info(headers: Mapping[str, str]) -> RateLimitInfo | None:
     """The rate-limit state in (lower-cased) ``headers``; None when none is sent."""
     get = headers.get
@@ -62,5 +65,3 @@ def rate_limit_info(headers: Mapping[str, str]) -> RateLimitInfo | None:
         remaining_tokens=_int(values[4]), reset_tokens=_seconds(values[5]),
     )
 
-
-_NONE = (None,) * 6

@@ -20,7 +20,7 @@ from jtd_ai.protocol import StreamDecoder, StreamEvent
 from jtd_ai.responses import StreamChunk, ToolCallDelta
 from jtd_ai.wire import loads
 from jtd_ai_openai.errors import ErrorFields, error_fields
-from jtd_ai_openai.wire import ChatChunk, ToolCallBody, read_chunk
+from jtd_ai_openai.wire import ChatChunk, ToolCallBody
 
 if TYPE_CHECKING:
     from jtd_ai_openai.protocol import OpenAIProtocol
@@ -67,8 +67,7 @@ class ChatStreamDecoder(StreamDecoder):
                 raise self.protocol.body_error(fields, data)
             if event.event == "error":
                 raise self.protocol.body_error(ErrorFields(data[:200]), data)
-        chunk = read_chunk(payload) or structure_wire(payload, ChatChunk, provider=provider,
-                                                      what="$chunk")
+        chunk = structure_wire(payload, ChatChunk, provider=provider, what="$chunk")
         if chunk.model:
             self.model = chunk.model
         usage = self.protocol.token_usage(chunk.usage) if chunk.usage is not None else None

@@ -168,7 +168,7 @@ def read_usage(data: object) -> tuple[bool, Usage | None]:
 
 
 def _body(data: object) -> MessageBody | None:
-    """A message or delta without tool calls, with text (or null) in every field we read."""
+    """A message without tool calls, with text (or null) in every field we read."""
     if type(data) is not dict or data.get("tool_calls") is not None:
         return None
     content = data.get("content")
@@ -182,17 +182,15 @@ def _body(data: object) -> MessageBody | None:
                        reasoning=reasoning)
 
 
-def _choice(data: object, key: str) -> tuple[MessageBody, int, str | None] | None:
+def _choice(data: object) -> Choice | None:
     if type(data) is not dict:
         return None
     index = data.get("index", 0)
     finish = data.get("finish_reason")
     if type(index) is not int or not _text(finish):
         return None
-    if key == "delta" and "delta" not in data:
-        return MessageBody(), index, finish
-    body = _body(data.get(key))
-    return None if body is None else (body, index, finish)
+    body = _body(data.get("message"))
+    return None if body is None else Choice(message=body, index=index, finish_reason=finish)
 
 
 def read_completion(data: object) -> ChatCompletion | None:
@@ -205,31 +203,11 @@ def read_completion(data: object) -> ChatCompletion | None:
         return None
     choices = []
     for raw in raw_choices:
-        parts = _choice(raw, "message")
-        if parts is None:
+        choice = _choice(raw)
+        if choice is None:
             return None
-        choices.append(Choice(message=parts[0], index=parts[1], finish_reason=parts[2]))
+        choices.append(choice)
     ok, usage = read_usage(data.get("usage"))
     if not ok:
         return None
     return ChatCompletion(model=model, choices=choices, usage=usage)
-
-
-def read_chunk(data: object) -> ChatChunk | None:
-    """``data`` as a ChatChunk when it has the common shape, else None (use cattrs)."""
-    if type(data) is not dict:
-        return None
-    model = data.get("model")
-    raw_choices = data.get("choices", [])
-    if not _text(model) or type(raw_choices) is not list:
-        return None
-    choices = []
-    for raw in raw_choices:
-        parts = _choice(raw, "delta")
-        if parts is None:
-            return None
-        choices.append(DeltaChoice(delta=parts[0], index=parts[1], finish_reason=parts[2]))
-    ok, usage = read_usage(data.get("usage"))
-    if not ok:
-        return None
-    return ChatChunk(choices=choices, model=model, usage=usage)

@@ -10,7 +10,6 @@ provider's URL (httpx reads ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY``).
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -169,7 +168,6 @@ class HttpxAsync:
         self._given = client
         self._transport = transport
         self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
-        self._lock = threading.Lock()
 
     def _client(self) -> httpx.AsyncClient:
         if self._given is not None:
