@@ -16,7 +16,7 @@ import pytest
 
 from jtd_ai import AIManager
 from jtd_ai.backends import Failure, HTTPFailure, LineSplitter, Timeouts, proxy_for
-from jtd_ai.backends.async_aiohttp import AiohttpBackend
+from jtd_ai.backends.async_pool import AsyncPool
 from jtd_ai.backends.httpx_client import HttpxAsync, HttpxSync
 from jtd_ai.backends.sync_pool import SyncPool
 from jtd_ai.errors import ConfigurationError
@@ -54,7 +54,7 @@ def closed_port() -> int:
 
 
 SYNC = {"httpcore": lambda: SyncPool(https=False), "httpx": lambda: HttpxSync()}
-ASYNC = {"aiohttp": lambda: AiohttpBackend(https=False), "httpx": lambda: HttpxAsync()}
+ASYNC = {"asyncio": lambda: AsyncPool(https=False), "httpx": lambda: HttpxAsync()}
 
 
 # -- the line splitter ----------------------------------------------------------------------
@@ -228,18 +228,22 @@ async def test_async_dropped_stream_is_a_broken_connection(server: FakeProviderS
     assert sum(line.startswith("data: ") for line in got) == 2
 
 
-def test_aiohttp_sessions_close_with_their_event_loop(server: FakeProviderServer) -> None:
-    backend = AiohttpBackend(https=False)
+@pytest.mark.parametrize("name", sorted(ASYNC))
+def test_async_connections_close_with_their_event_loop(server: FakeProviderServer,
+                                                       name: str) -> None:
+    backend = ASYNC[name]()
+    per_loop = backend._pools if isinstance(backend, AsyncPool) else backend._clients
 
     async def one() -> int:
         status, *_ = await backend.fetch("POST", url(server), HEADERS, BODY.encode(), TIMEOUTS)
+        assert len(per_loop) == 1
         return status
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):  # a script calling asyncio.run again and again
             assert asyncio.run(one()) == 200
-            assert backend._sessions == {}  # closed when the loop shut down
+            assert len(per_loop) == 0  # closed when the loop shut down
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
@@ -252,11 +256,11 @@ def driver_for(**config: Any) -> Any:
     return AIManager(providers=providers, config_file=False, env={}).driver("p")
 
 
-def test_default_backends_are_httpcore_and_aiohttp() -> None:
+def test_default_backends_are_httpcore_and_the_asyncio_pool() -> None:
     driver = driver_for()
     driver._http_transport = None  # echo brings its own in-process transport
     assert isinstance(driver.transport.sync_backend, SyncPool)
-    assert isinstance(driver.transport.async_backend, AiohttpBackend)
+    assert isinstance(driver.transport.async_backend, AsyncPool)
 
 
 def test_an_httpx_transport_given_is_used_for_both() -> None:
@@ -311,7 +315,7 @@ def test_an_httpx_client_given_carries_the_calls_of_its_kind() -> None:
     driver._http_transport = client
     backend = driver.transport.sync_backend
     assert isinstance(backend, HttpxSync) and backend._client is client
-    assert isinstance(driver.transport.async_backend, AiohttpBackend)  # a sync client only
+    assert isinstance(driver.transport.async_backend, AsyncPool)  # a sync client only
     backend.close()
     assert not client.is_closed  # the application's client is the application's to close
     client.close()

@@ -1,12 +1,12 @@
 """An async connection pool split into shards, so many requests in flight stay cheap.
 
 Used by the httpx backend (an application's own transport aside, jtd-ai's async calls go
-through aiohttp: see docs/performance.md). httpcore's pool rescans every connection for each
-request it queues or releases, so its cost per request grows with the square of the open
-connections: at 64 in flight on a fast server the scan, not the network, limits a batch.
-Each request here goes to the shard with the fewest requests in flight (the first on a
-tie), so a lone caller keeps reusing one connection and a large batch spreads over small
-pools.
+through the core's own asyncio client: see docs/performance.md). httpcore's pool rescans
+every connection for each request it queues or releases, so its cost per request grows
+with the square of the open connections: at 64 in flight on a fast server the scan, not
+the network, limits a batch. Each request here goes to the shard with the fewest requests
+in flight (the first on a tie), so a lone caller keeps reusing one connection and a large
+batch spreads over small pools.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 One :class:`Transport` per provider sends the :class:`~jtd_ai.wire.HttpRequest` a protocol
 adapter describes and hands back an :class:`~jtd_ai.wire.HttpResponse`, or for streams,
 framed events run through the adapter's decoder. The bytes travel through a backend
-(:mod:`jtd_ai.backends`: httpcore's pool for sync calls, aiohttp for async ones, httpx when
-the application hands us its own httpx transport or client); their failures become our
-typed errors here and nowhere else.
+(:mod:`jtd_ai.backends`: httpcore's pool for sync calls, the core's own asyncio client for
+async ones, httpx when the application hands us its own httpx transport or client); their
+failures become our typed errors here and nowhere else.
 
 The first attempt runs outside the retry loop: most calls succeed at once, and they should
 not pay for the loop. A failure worth retrying enters stamina's loop (so
@@ -161,9 +161,9 @@ class Transport:
             from jtd_ai.backends.httpx_client import HttpxAsync
 
             return HttpxAsync()
-        from jtd_ai.backends.async_aiohttp import AiohttpBackend
+        from jtd_ai.backends.async_pool import AsyncPool
 
-        return AiohttpBackend(https=self._base.startswith("https:"))
+        return AsyncPool(https=self._base.startswith("https:"))
 
     def close(self) -> None:
         if self._sync is not None:

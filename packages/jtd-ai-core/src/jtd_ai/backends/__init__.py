@@ -6,7 +6,8 @@ backend only moves bytes. Three exist:
 - ``sync_pool``: httpcore's connection pool, used for sync calls (httpx's own connection
   layer without the client layer above it, which costs more than the request itself on a
   fast server: see docs/performance.md);
-- ``async_aiohttp``: aiohttp, used for async calls and batches;
+- ``async_pool``: the core's own HTTP/1.1 client on asyncio sockets, replies read by
+  llhttp (httptools), used for async calls and batches;
 - ``httpx_client``: an httpx client, used when the application passes its own httpx
   transport or client, when ``http_backend = "httpx"`` is configured, or when a proxy is
   set in the environment (httpx reads ``HTTPS_PROXY`` and friends).
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 import enum
 import os
+import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 if TYPE_CHECKING:
     import ssl
@@ -33,9 +35,11 @@ HTTPClientOption: TypeAlias = (
     "httpx.BaseTransport | httpx.AsyncBaseTransport | httpx.Client | httpx.AsyncClient")
 
 __all__ = [
+    "ACCEPT_ENCODING",
     "USER_AGENT",
     "AsyncBackend",
     "AsyncReply",
+    "BodyDecoder",
     "Failure",
     "HTTPClientOption",
     "HTTPFailure",
@@ -43,11 +47,14 @@ __all__ = [
     "Reply",
     "SyncBackend",
     "Timeouts",
+    "host_header",
     "proxy_for",
     "ssl_context",
 ]
 
 USER_AGENT = "jtd-ai/0.1"
+#: What we accept, as httpx does without brotli or zstandard; replies are decoded here.
+ACCEPT_ENCODING = "gzip, deflate"
 
 
 class Failure(enum.Enum):
@@ -169,6 +176,65 @@ class LineSplitter:
     def end(self) -> list[str]:
         rest, self._rest = self._rest, b""
         return [line.decode("utf-8", "replace") for line in rest.splitlines()]
+
+
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+class BodyDecoder:
+    """Gunzips or inflates a reply body piece by piece (``deflate`` with or without its zlib
+    wrapper, as servers send both); a corrupt body is a BROKEN failure."""
+
+    __slots__ = ("_encoding", "_head", "_inflater")
+
+    def __init__(self, encoding: str) -> None:
+        wbits = _WBITS.get(encoding.strip().lower())
+        if wbits is None:
+            raise HTTPFailure(Failure.BROKEN, f"the reply is encoded as {encoding!r}, which we "
+                              f"did not ask for")
+        self._encoding = encoding
+        self._inflater: Any = zlib.decompressobj(wbits) if wbits != zlib.MAX_WBITS else None
+        self._head = b""  # deflate: the first two bytes tell whether the wrapper is there
+
+    @classmethod
+    def for_encoding(cls, encoding: str | None) -> BodyDecoder | None:
+        """A decoder for a ``Content-Encoding``, or None when the body is sent as it is."""
+        if not encoding or encoding == "identity":
+            return None
+        return cls(encoding)
+
+    def feed(self, data: bytes) -> bytes:
+        if self._inflater is None:
+            data = self._head + data
+            if len(data) < 2:
+                self._head = data
+                return b""
+            cmf, flg = data[0], data[1]
+            wrapped = cmf & 0x0F == 8 and (cmf << 8 | flg) % 31 == 0
+            self._inflater = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+        try:
+            return bytes(self._inflater.decompress(data))
+        except zlib.error as exc:
+            raise self._corrupt(exc) from None
+
+    def flush(self) -> bytes:
+        if self._inflater is None:  # under two bytes in all: no deflate stream holds that
+            raise self._corrupt(zlib.error("the body ended before its first block"))
+        try:
+            return bytes(self._inflater.flush())
+        except zlib.error as exc:
+            raise self._corrupt(exc) from None
+
+    def _corrupt(self, exc: zlib.error) -> HTTPFailure:
+        return HTTPFailure(Failure.BROKEN, f"the {self._encoding} body is corrupt: {exc}")
+
+
+def host_header(host: str, port: int | None, https: bool) -> str:
+    """The ``Host`` header for a URL's host and port: IPv6 addresses in brackets, the port
+    only when it is not the scheme's default."""
+    if ":" in host:
+        host = f"[{host}]"
+    return host if port in (None, 443 if https else 80) else f"{host}:{port}"
 
 
 def proxy_for(url: str) -> str | None:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 
 from jtd_ai.backends import Failure, HTTPFailure, LineSplitter, Timeouts
+from jtd_ai.backends.per_loop import PerLoop
 
 __all__ = ["HttpxAsync", "HttpxSync"]
 
@@ -167,29 +168,19 @@ class HttpxAsync:
                  client: httpx.AsyncClient | None = None) -> None:
         self._given = client
         self._transport = transport
-        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._clients = PerLoop(self._new_client, _aclose, _forget)
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._given is not None:
-            return self._given
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            for closed in [known for known in self._clients if known.is_closed()]:
-                self._clients.pop(closed, None)
-            transport = self._transport
-            if transport is None:  # one big httpcore pool slows down as connections grow
-                from jtd_ai.pool import ShardedAsyncTransport
+    def _new_client(self) -> httpx.AsyncClient:
+        transport = self._transport
+        if transport is None:  # one big httpcore pool slows down as connections grow
+            from jtd_ai.pool import ShardedAsyncTransport
 
-                transport = ShardedAsyncTransport(_LIMITS)
-            client = httpx.AsyncClient(transport=transport, limits=_LIMITS,
-                                       follow_redirects=False)
-            self._clients[loop] = client
-        return client
+            transport = ShardedAsyncTransport(_LIMITS)
+        return httpx.AsyncClient(transport=transport, limits=_LIMITS, follow_redirects=False)
 
     async def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
                     timeouts: Timeouts, stream: bool) -> httpx.Response:
-        client = self._client()
+        client = self._given or await self._clients.get()
         try:
             request = client.build_request(method, url, content=body, headers=headers,
                                            timeout=_timeout(timeouts))
@@ -216,11 +207,15 @@ class HttpxAsync:
         return _AsyncReply(await self._send(method, url, headers, body, timeouts, stream=True))
 
     async def close(self) -> None:
-        if self._given is not None:
-            return
-        import contextlib
+        """Close this loop's client (the application's own client is the application's)."""
+        if self._given is None:
+            await self._clients.close()
 
-        with contextlib.suppress(RuntimeError):
-            client = self._clients.pop(asyncio.get_running_loop(), None)
-            if client is not None:
-                await client.aclose()
+
+async def _aclose(client: httpx.AsyncClient) -> None:
+    await client.aclose()
+
+
+def _forget(client: httpx.AsyncClient) -> None:
+    """A client whose loop was closed: nothing can be awaited there; its sockets are freed
+    with it."""

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import threading
 import time
-import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpcore
 
-from jtd_ai.backends import Failure, HTTPFailure, LineSplitter, Timeouts, ssl_context
+from jtd_ai.backends import (
+    ACCEPT_ENCODING,
+    BodyDecoder,
+    Failure,
+    HTTPFailure,
+    LineSplitter,
+    Timeouts,
+    host_header,
+    ssl_context,
+)
 
 __all__ = ["SyncPool"]
 
@@ -44,35 +52,15 @@ def _failure(exc: Exception) -> HTTPFailure:
     return HTTPFailure(kind, detail)
 
 
-#: What we accept, as httpx does without brotli or zstandard; replies are decoded here.
-ACCEPT_ENCODING = "gzip, deflate"
-_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
-
-
 def _decoded(chunks: Iterable[bytes], encoding: str | None) -> Iterator[bytes]:
     """The body bytes, gunzipped or inflated when the reply says it is compressed."""
-    if not encoding or encoding == "identity":
+    decoder = BodyDecoder.for_encoding(encoding)
+    if decoder is None:
         yield from chunks
         return
-    wbits = _WBITS.get(encoding.strip().lower())
-    if wbits is None:
-        raise HTTPFailure(Failure.BROKEN, f"the reply is encoded as {encoding!r}, which we "
-                          f"did not ask for")
-    inflater = zlib.decompressobj(wbits)
-    first = True
-    try:
-        for chunk in chunks:
-            if first and wbits == zlib.MAX_WBITS:
-                first = False
-                try:
-                    yield inflater.decompress(chunk)
-                    continue
-                except zlib.error:  # "deflate" sent raw, without the zlib wrapper
-                    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-            yield inflater.decompress(chunk)
-        yield inflater.flush()
-    except zlib.error as exc:
-        raise HTTPFailure(Failure.BROKEN, f"the {encoding} body is corrupt: {exc}") from None
+    for chunk in chunks:
+        yield decoder.feed(chunk)
+    yield decoder.flush()
 
 
 class _Reply:
@@ -142,12 +130,8 @@ class SyncPool:
         known = self._urls.get(url)
         if known is None:
             parsed = httpcore.URL(url)
-            default = 443 if parsed.scheme == b"https" else 80
-            host = parsed.host.decode("ascii")
-            if ":" in host:  # an IPv6 address goes in brackets
-                host = f"[{host}]"
-            host_header = host if parsed.port in (None, default) else f"{host}:{parsed.port}"
-            known = (parsed, host_header)
+            known = (parsed, host_header(parsed.host.decode("ascii"), parsed.port,
+                                         parsed.scheme == b"https"))
             with self._lock:
                 if len(self._urls) > 512:  # paths with model names or page tokens vary
                     self._urls.clear()

@@ -1,0 +1,622 @@
+"""Async calls on asyncio's own sockets, with llhttp (through httptools) reading the replies.
+
+A batch is bound by the client's CPU per request. On the benchmark machine, aiohttp's
+client spent about 125 µs per request at 64 in flight, httpx's AsyncClient over a
+millisecond; an asyncio protocol that writes the request in one piece and hands the reply
+to llhttp, the C parser Node.js uses, spends about 40 (docs/performance.md). So the core
+keeps its own small HTTP/1.1 client for async calls: a pool of keep-alive connections per
+event loop, idle and whole-attempt timeouts on one timer, gzip and deflate, flow control
+for streams read slower than they arrive. TLS is asyncio's; proxies go through httpx.
+
+Each event loop gets its own pool, closed when the loop shuts down
+(:mod:`jtd_ai.backends.per_loop`), so ``asyncio.run`` may be called again and again without
+leaking connections or warnings.
+
+A connection carries one request at a time. Bytes that arrive when no reply is expected, or
+a second reply after the one expected, close it: a reply is never given to the wrong
+request. When every connection is busy, requests wait their turn in order, each within its
+connect timeout (and the attempt's deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import ssl
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from urllib.parse import quote, urlsplit
+
+import httptools
+
+from jtd_ai.backends import (
+    ACCEPT_ENCODING,
+    BodyDecoder,
+    Failure,
+    HTTPFailure,
+    LineSplitter,
+    Timeouts,
+    host_header,
+    ssl_context,
+)
+from jtd_ai.backends.per_loop import PerLoop
+
+__all__ = ["AsyncPool"]
+
+#: Unread bytes of a streamed reply above which the socket stops being read.
+_HIGH_WATER = 1 << 20
+#: The most header bytes a reply may send (as h11 and aiohttp allow).
+_MAX_HEADER_BYTES = 64 * 1024
+#: Header names are tokens (RFC 9110); values may not break a line or hold NUL.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BREAKS = re.compile(r"[\r\n\x00]")
+#: What a request target may hold raw; the rest is percent-encoded (``%`` kept: escapes stay).
+_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+class _Origin:
+    """Where a URL's requests go, worked out once per URL."""
+
+    __slots__ = ("host", "host_header", "key", "port", "ssl", "target")
+
+    def __init__(self, url: str) -> None:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise HTTPFailure(Failure.INVALID, f"the URL cannot be used: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise HTTPFailure(Failure.INVALID, "the URL is not an http(s) URL with a host")
+        self.ssl = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = port or (443 if self.ssl else 80)
+        self.host_header = host_header(self.host, port, self.ssl)
+        path = parts.path or "/"
+        target = f"{path}?{parts.query}" if parts.query else path
+        self.target = quote(target, safe=_TARGET_SAFE)
+        self.key = (self.ssl, self.host, self.port)
+
+
+#: Header names already checked, all lower-case (a provider sends the same few again and
+#: again).
+_GOOD_NAMES: set[str] = set()
+
+
+def _checked(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with lower-case names (the transport's already are); a header that cannot
+    be sent is an INVALID failure that names it, never its value."""
+    for name in headers:
+        if name not in _GOOD_NAMES:
+            if not _TOKEN.fullmatch(name):
+                raise HTTPFailure(Failure.INVALID, "a header name is not a valid HTTP token")
+            if name != name.lower():  # every name checked as given, then lower-cased
+                if not all(_TOKEN.fullmatch(key) for key in headers):
+                    raise HTTPFailure(Failure.INVALID, "a header name is not a valid HTTP token")
+                return _checked({key.lower(): value for key, value in headers.items()})
+            if len(_GOOD_NAMES) < 1024:
+                _GOOD_NAMES.add(name)
+    values = "".join(headers.values())
+    if "\r" in values or "\n" in values or "\x00" in values:
+        name = next(name for name, value in headers.items() if _BREAKS.search(value))
+        raise HTTPFailure(Failure.INVALID, f"the {name} header holds a line break or NUL, "
+                          "which a header cannot carry")
+    return headers
+
+
+def _request_bytes(method: str, origin: _Origin, headers: dict[str, str],
+                   body: bytes | None) -> bytes:
+    headers = _checked(headers)
+    lines = [f"{method} {origin.target} HTTP/1.1\r\n"]
+    if "host" not in headers:  # an application may name a virtual host itself
+        lines.append(f"host: {origin.host_header}\r\n")
+    lines += [f"{name}: {value}\r\n" for name, value in headers.items()
+              if name != "content-length"]  # the body's own length is sent below
+    if "accept-encoding" not in headers:
+        lines.append(f"accept-encoding: {ACCEPT_ENCODING}\r\n")
+    if body is not None:
+        lines.append(f"content-length: {len(body)}\r\n")
+    lines.append("\r\n")
+    try:
+        head = "".join(lines).encode("ascii")
+    except UnicodeEncodeError:
+        raise HTTPFailure(Failure.INVALID, "a header holds a character that is not ASCII, "
+                          "which HTTP headers cannot carry") from None
+    return head + body if body else head
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection and the reply being read on it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.paused = False
+        self.idle_since = 0.0
+        self.key: tuple[bool, str, int] = (False, "", 0)
+        self.timer: asyncio.TimerHandle | None = None
+        self.due = 0.0
+        self.since = 0.0
+        self.read = 0.0
+        self.ends_at: float | None = None
+        self._begin()
+
+    def _begin(self) -> None:
+        """Ready for the next request (after the last reply was read to its end)."""
+        if self.paused:
+            self.resume()
+        self.expecting = False
+        self.status = 0
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.header_bytes = 0
+        self.headers_done = False
+        self.body: list[bytes] = []
+        self.buffered = 0
+        self.complete = False
+        self.keep_alive = False
+        self.head_only = False
+        self.error: HTTPFailure | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.last_data = 0.0
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.expecting:  # an idle connection: nothing was asked
+            self._fail(HTTPFailure(Failure.BROKEN, "the server sent bytes no request asked for"))
+            self.abort()
+            return
+        self.last_data = self.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if not self.complete:  # after a complete reply, the reply stands
+                self._fail(HTTPFailure(Failure.BROKEN, f"the reply is not valid HTTP: {exc}"))
+            self.abort()
+
+    def eof_received(self) -> bool | None:
+        self.closed = True  # not to be reused, even before connection_lost runs
+        return None  # the transport closes itself; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if exc is None and self.headers_done and not self.complete and self._until_close():
+            self.complete = True  # a body that runs until the server closes
+            self._wake()
+        elif not self.complete:
+            detail = f"{type(exc).__name__}: {exc}" if exc else "the server closed the connection"
+            self._fail(HTTPFailure(Failure.BROKEN, detail))
+
+    # -- httptools callbacks (an exception raised here stops the parser) ----------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:
+            raise ValueError("a second reply to one request")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_bytes += len(name) + len(value)
+        if self.header_bytes > _MAX_HEADER_BYTES:
+            raise ValueError("the reply's headers are too large")
+        self.raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:  # interim (100 Continue): the reply follows
+            self.raw_headers = []
+            self.status = -1
+            return
+        self.status = status
+        self.headers_done = True
+        if self.head_only:
+            self.complete = True
+        self._wake()
+
+    def _until_close(self) -> bool:
+        """Whether the body is the bytes up to the connection's end (neither a length nor
+        chunks framed it)."""
+        lowered = {name.lower() for name, _ in self.raw_headers}
+        return (b"content-length" not in lowered and b"transfer-encoding" not in lowered
+                and self.status not in (204, 304))
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        self.buffered += len(body)
+        if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.status == -1:  # the end of an interim reply
+            self.status = 0
+            return
+        self.complete = True
+        self.keep_alive = self.parser.should_keep_alive() and not self.head_only
+        self._wake()
+
+    # -- waiting ------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, error: HTTPFailure) -> None:
+        if self.error is None:
+            self.error = error
+        self._wake()
+
+    async def wait(self, read: float, ends_at: float | None) -> None:
+        """Until something arrives; a READ_TIMEOUT failure after ``read`` seconds of silence,
+        DEADLINE at ``ends_at`` (``loop.time()``).
+
+        The connection keeps one timer across waits and requests, moved only when a wait
+        needs it sooner: a timer per wait would cost every request a heap push and leave a
+        cancelled handle behind for the whole read timeout."""
+        if self.error is not None:
+            raise self.error
+        loop = self.loop
+        now = self.since = loop.time()
+        self.read = read
+        self.ends_at = ends_at
+        due = now + read if ends_at is None or ends_at > now + read else ends_at
+        if self.timer is None or self.due > due:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = loop.call_at(due, self._expire)
+            self.due = due
+        waiter = self.waiter = loop.create_future()
+        try:
+            await waiter
+        finally:
+            self.waiter = None
+        if self.error is not None:
+            raise self.error
+
+    def _expire(self) -> None:
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return  # idle, or woken already: the next wait sets a timer if it needs one
+        now = self.loop.time()
+        ends_at = self.ends_at
+        if ends_at is not None and now >= ends_at:
+            waiter.set_exception(HTTPFailure(Failure.DEADLINE, "the attempt's time ran out "
+                                             "before the reply was complete"))
+            return
+        quiet_until = max(self.last_data, self.since) + self.read
+        if now >= quiet_until:
+            waiter.set_exception(HTTPFailure(Failure.READ_TIMEOUT,
+                                             f"no data for {self.read:g} s"))
+            return
+        self.due = quiet_until if ends_at is None else min(quiet_until, ends_at)
+        self.timer = self.loop.call_at(self.due, self._expire)
+
+    def take_body(self) -> list[bytes]:
+        """The body bytes received and not taken yet; reading resumes if it was paused."""
+        body, self.body = self.body, []
+        self.buffered = 0
+        if self.paused:
+            self.resume()
+        return body
+
+    def resume(self) -> None:
+        self.paused = False
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def headers(self) -> dict[str, str]:
+        return {name.decode("latin-1").lower(): value.decode("latin-1")
+                for name, value in self.raw_headers}
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.transport is not None:
+            # On a closed loop this cannot finish; the socket is closed when collected.
+            with contextlib.suppress(RuntimeError):
+                self.transport.abort()
+
+
+#: What a waiting request is handed: a kept connection, or None (a free place to open one).
+_Handoff = asyncio.Future[_Connection | None]
+
+
+class _Pool:
+    """The connections of one event loop: idle ones by origin, how many exist (at most
+    ``limit``), and the requests waiting for one, served in order."""
+
+    def __init__(self, limit: int, keepalive: float) -> None:
+        self.limit = limit
+        self.keepalive = keepalive
+        self.idle: dict[tuple[bool, str, int], list[_Connection]] = {}
+        self.count = 0
+        self.waiters: deque[_Handoff] = deque()
+        self.closed = False
+
+    def _next_waiter(self) -> _Handoff | None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                return waiter
+        return None
+
+    def release(self, conn: _Connection) -> None:
+        """A connection whose request is over: kept when its reply was read to the end and
+        it may be (handed to the first waiting request, or idle), else closed."""
+        if conn.complete and conn.keep_alive and not conn.closed and not self.closed:
+            conn._begin()
+            self.offer(conn)
+        else:
+            conn.abort()
+            self.discard()
+
+    def offer(self, conn: _Connection) -> None:
+        """A connection ready for a request: to the first waiting request, or idle."""
+        waiter = self._next_waiter()
+        if waiter is not None:
+            waiter.set_result(conn)
+        else:
+            conn.idle_since = conn.loop.time()
+            self.idle.setdefault(conn.key, []).append(conn)
+
+    def discard(self) -> None:
+        """A connection closed or never opened: its place goes to the first waiting request,
+        or is free."""
+        waiter = self._next_waiter()
+        if waiter is not None:
+            waiter.set_result(None)
+        else:
+            self.count -= 1
+
+    def take_idle(self, key: tuple[bool, str, int], now: float) -> _Connection | None:
+        """The most recently used live idle connection to ``key``; stale ones are closed."""
+        idle = self.idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and now - conn.idle_since <= self.keepalive:
+                return conn
+            conn.abort()
+            self.discard()
+        return None
+
+    def close_other_idle(self, key: tuple[bool, str, int]) -> bool:
+        """Close one idle connection to another origin, so its place can serve ``key``."""
+        for other, conns in self.idle.items():
+            if other != key and conns:
+                conns.pop(0).abort()  # the least recently used
+                return True
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+        for conns in self.idle.values():
+            for conn in conns:
+                conn.abort()
+        self.idle.clear()
+        self.count = 0
+        while (waiter := self._next_waiter()) is not None:
+            waiter.set_result(None)  # they open their own connections, closed after use
+
+
+class _Reply:
+    """A reply whose headers have arrived; its body is read with ``read`` or ``lines``."""
+
+    __slots__ = ("_conn", "_decoder", "_ends_at", "_pool", "_read", "headers", "status", "url")
+
+    def __init__(self, pool: _Pool, conn: _Connection, url: str, read: float,
+                 ends_at: float | None) -> None:
+        self._pool = pool
+        self._conn: _Connection | None = conn
+        self._read = read
+        self._ends_at = ends_at
+        self.status = conn.status
+        self.headers = conn.headers()
+        self.url = url
+        self._decoder = BodyDecoder.for_encoding(self.headers.get("content-encoding"))
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        if conn is None:
+            return
+        decoder = self._decoder
+        while True:
+            if conn.body:
+                for part in conn.take_body():
+                    yield part if decoder is None else decoder.feed(part)
+                continue  # more (or the end) may have come while the caller was busy
+            if conn.complete:
+                break
+            await conn.wait(self._read, self._ends_at)
+        if decoder is not None:
+            yield decoder.flush()
+
+    async def read(self) -> bytes:
+        try:
+            return b"".join([part async for part in self._chunks()])
+        finally:
+            await self.close()
+
+    async def lines(self) -> AsyncIterator[str]:
+        splitter = LineSplitter()
+        async for chunk in self._chunks():
+            for line in splitter.feed(chunk):
+                yield line
+        for line in splitter.end():
+            yield line
+
+    async def close(self) -> None:
+        """Give the connection back (closed unless the body was read to its end)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._pool.release(conn)
+
+
+def _drop(pool: _Pool) -> None:
+    pool.close()
+
+
+async def _aclose(pool: _Pool) -> None:
+    pool.close()
+
+
+class AsyncPool:
+    """One provider's async connections: a pool per event loop."""
+
+    def __init__(self, *, limit: int = 200, keepalive_expiry: float = 30.0,
+                 https: bool = True) -> None:
+        self._limit = limit
+        self._keepalive = keepalive_expiry
+        self._ssl: ssl.SSLContext | None = ssl_context() if https else None
+        self._pools = PerLoop(lambda: _Pool(limit, keepalive_expiry), _aclose, _drop)
+        self._origins: dict[str, _Origin] = {}
+        self._lock = threading.Lock()
+
+    def _origin(self, url: str) -> _Origin:
+        known = self._origins.get(url)
+        if known is None:
+            known = _Origin(url)
+            with self._lock:
+                if len(self._origins) > 512:  # paths with model names or page tokens vary
+                    self._origins.clear()
+                self._origins[url] = known
+        return known
+
+    # -- connections --------------------------------------------------------------------
+
+    async def _acquire(self, pool: _Pool, origin: _Origin, connect: float,
+                       ends_at: float | None) -> _Connection:
+        """A kept connection to ``origin``, or a new one; waiting for a free place and
+        connecting together take at most ``connect`` seconds (and end by ``ends_at``)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        conn = pool.take_idle(origin.key, now)
+        if conn is not None:
+            return conn
+        by = now + connect if ends_at is None else min(now + connect, ends_at)
+        if pool.count < pool.limit:
+            pool.count += 1
+        elif not pool.close_other_idle(origin.key):
+            waiter: _Handoff = loop.create_future()
+            pool.waiters.append(waiter)
+            try:
+                async with asyncio.timeout_at(by):
+                    handed = await waiter
+            except BaseException as exc:
+                if waiter.done() and not waiter.cancelled():  # handed over, but leaving
+                    handed = waiter.result()
+                    if handed is not None:
+                        pool.offer(handed)
+                    else:
+                        pool.discard()
+                else:
+                    with contextlib.suppress(ValueError):
+                        pool.waiters.remove(waiter)
+                if isinstance(exc, TimeoutError):
+                    raise self._timed_out(by, ends_at, f"no connection of the pool's "
+                                          f"{pool.limit} was free") from None
+                raise
+            if handed is not None:
+                if handed.key == origin.key and not handed.closed:
+                    return handed
+                handed.abort()  # another origin's, or closed meanwhile: its place is ours
+        try:
+            return await self._connect(loop, origin, by, ends_at)
+        except BaseException:
+            pool.discard()
+            raise
+
+    def _timed_out(self, by: float, ends_at: float | None, what: str) -> HTTPFailure:
+        if ends_at is not None and by >= ends_at:
+            return HTTPFailure(Failure.DEADLINE, f"{what} before the attempt's time ran out")
+        return HTTPFailure(Failure.CONNECT_TIMEOUT, f"{what} within the connect timeout")
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, origin: _Origin, by: float,
+                       ends_at: float | None) -> _Connection:
+        context = self._ssl
+        if origin.ssl and context is None:
+            context = self._ssl = ssl_context()
+        try:
+            async with asyncio.timeout_at(by):
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(loop), origin.host, origin.port,
+                    ssl=context if origin.ssl else None,
+                    server_hostname=origin.host if origin.ssl else None)
+        except TimeoutError:
+            raise self._timed_out(by, ends_at, "no connection was made") from None
+        except OSError as exc:  # refused, unreachable, DNS, TLS
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise HTTPFailure(Failure.CONNECT, detail) from None
+        conn.key = origin.key
+        return conn
+
+    async def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                    timeouts: Timeouts) -> tuple[_Pool, _Connection, float | None]:
+        loop = asyncio.get_running_loop()
+        pool = await self._pools.get()
+        origin = self._origin(url)
+        data = _request_bytes(method, origin, headers, body)
+        total = timeouts.total
+        ends_at = None if total is None else loop.time() + total
+        conn = await self._acquire(pool, origin, timeouts.connect, ends_at)
+        conn.head_only = method == "HEAD"
+        conn.expecting = True
+        conn.last_data = loop.time()
+        try:
+            assert conn.transport is not None
+            conn.transport.write(data)
+            while not conn.headers_done:
+                await conn.wait(timeouts.read, ends_at)
+        except BaseException:
+            conn.abort()
+            pool.release(conn)
+            raise
+        return pool, conn, ends_at
+
+    async def fetch(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                    timeouts: Timeouts) -> tuple[int, dict[str, str], bytes, str]:
+        pool, conn, ends_at = await self._send(method, url, headers, body, timeouts)
+        parts: list[bytes] = []
+        try:
+            while not conn.complete:
+                await conn.wait(timeouts.read, ends_at)
+                if conn.paused:  # a large body: keep reading
+                    parts += conn.take_body()
+        except BaseException:
+            conn.abort()
+            pool.release(conn)
+            raise
+        headers_got = conn.headers()
+        status = conn.status
+        parts += conn.take_body()
+        pool.release(conn)
+        content = parts[0] if len(parts) == 1 else b"".join(parts)
+        decoder = BodyDecoder.for_encoding(headers_got.get("content-encoding"))
+        if decoder is not None:
+            content = decoder.feed(content) + decoder.flush()
+        return status, headers_got, content, url
+
+    async def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                   timeouts: Timeouts) -> _Reply:
+        pool, conn, ends_at = await self._send(method, url, headers, body, timeouts)
+        try:
+            return _Reply(pool, conn, url, timeouts.read, ends_at)
+        except BaseException:
+            conn.abort()
+            pool.release(conn)
+            raise
+
+    async def close(self) -> None:
+        """Close this loop's pool (others close with their loops)."""
+        await self._pools.close()
