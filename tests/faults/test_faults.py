@@ -347,6 +347,32 @@ def test_deadline_error_names_the_deadline(case: Case, harness: Harness,
     assert "deadline" in str(error), str(error)
 
 
+def test_deadline_cuts_a_stream_silent_near_its_end_on_time(
+        case: Case, harness: Harness, server: FakeProviderServer,
+        request: pytest.FixtureRequest) -> None:
+    """Deadline passes after a stream falls silent near it: cut on time, not a read later"""
+    stream_only(case, "a plain reply is read in one go: its deadline is the whole-call "
+                      "deadline row")
+    if case.mode == "sync":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "sync streams: a blocking read waits what was left of the deadline when the "
+            "attempt began (httpcore fixes a read's timeout when the request is sent), so a "
+            "stream that falls silent near the deadline is cut up to that much late")))
+    events = LEAD_EVENTS[case.driver] + MID_STREAM
+    # Events until 0.3 s, then silence; each read of the attempt could wait 0.4 s.
+    server.inject(Fault(stall_after=events, interval=0.3 / (events - 1)))
+    deadline = 0.4
+    outcome = harness.call(case, harness.driver(case, stream_idle_timeout=5), timeout=deadline)
+    error = outcome.expect_error(TimeoutError)
+    assert "deadline" in str(error), str(error)
+    assert deadline - 0.05 <= outcome.elapsed < deadline + 0.2
+    sent = text_before_event(case.driver, events)
+    assert outcome.text == sent
+    assert error.partial is not None and error.partial.content == sent
+    assert len(outcome.requests) == outcome.attempts == 1
+    outcome.expect_ledger_row("TimeoutError")
+
+
 def test_deadline_bounds_a_trickling_stream(case: Case, harness: Harness,
                                             server: FakeProviderServer) -> None:
     """Whole-call deadline passes while a stream still trickles: TimeoutError with .partial"""

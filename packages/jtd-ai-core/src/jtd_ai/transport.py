@@ -444,9 +444,9 @@ class Transport:
             remaining = self._check_deadline(state)
             read = min(self.config.idle_timeout, remaining)
             bound = read == remaining
-            try:
+            try:  # the deadline bounds the wait for the headers and every later read
                 reply = await backend.open(req.method, url, headers, body,
-                                           Timeouts(self.config.connect_timeout, read))
+                                           Timeouts(self.config.connect_timeout, read, remaining))
             except HTTPFailure as exc:
                 raise self._map(exc, state, deadline_bound=bound) from exc
             try:
