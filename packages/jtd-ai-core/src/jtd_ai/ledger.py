@@ -96,12 +96,13 @@ def usage_row(call: CallInfo, response: Response | None, *, status: str = "ok",
         cost = pricing.cost(usage)
     if cost is None:
         pricing = None
-    moment = (ts or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    moment = dt.datetime.now(dt.UTC) if ts is None else ts.astimezone(dt.UTC)
     if response is not None and response.latency is not None:
         latency = response.latency
     as_of = pricing.as_of if pricing is not None else None
+    iso = moment.isoformat(timespec="microseconds")
     return (
-        moment.isoformat(timespec="microseconds"), moment.date().isoformat(), call.provider,
+        iso, iso[:10], call.provider,
         call.driver, response.model if response is not None else call.model, call.operation,
         response.request_id if response is not None else None,
         usage.input_tokens if usage else None, usage.output_tokens if usage else None,
