@@ -13,8 +13,8 @@ from typing import Any
 __all__ = ["describe"]
 
 #: Distributions whose versions a reader needs to reproduce the numbers.
-PACKAGES = ("jtd-ai-core", "jtd-ai-openai", "httpx", "httpcore", "h11", "anyio", "aiohttp",
-            "uvloop", "openai", "litellm", "pyinstrument")
+PACKAGES = ("jtd-ai-core", "jtd-ai-openai", "httptools", "httpx", "httpcore", "h11", "anyio",
+            "aiohttp", "uvloop", "openai", "litellm", "pyinstrument")
 
 
 def _proc_value(path: str, key: str) -> str | None:
