@@ -563,27 +563,42 @@ async def test_a_request_beyond_the_limit_waits_for_a_connection() -> None:
     assert [r.target for r in server.requests] == ["/1", "/2"]
 
 
-async def test_a_request_waiting_past_the_connect_timeout_fails_so() -> None:
-    backend = AsyncPool(https=False, limit=1)
-    go = asyncio.Event()
+def held_until(go: asyncio.Event) -> Callable[[Peer], Awaitable[None]]:
+    """A server that answers each request once ``go`` is set: its connection stays busy."""
 
     async def held(peer: Peer) -> None:
         while await peer.request() is not None:
             await go.wait()
             await peer.send(OK)
 
+    return held
+
+
+@pytest.mark.parametrize(
+    ("timeouts", "kind"),
+    [
+        (Timeouts(0.3, 5.0), Failure.CONNECT_TIMEOUT),
+        (Timeouts(5.0, 5.0, total=0.3), Failure.DEADLINE),
+    ],
+    ids=["connect timeout", "deadline"],
+)
+async def test_a_request_waiting_for_a_place_too_long_fails(
+    timeouts: Timeouts, kind: Failure
+) -> None:
+    backend = AsyncPool(https=False, limit=1)
+    go = asyncio.Event()
     try:
-        async with Server(held) as server:
+        async with Server(held_until(go)) as server:
             first = asyncio.create_task(backend.fetch("GET", server.url(), {}, None, T))
             await asyncio.sleep(0.05)
             started = time.monotonic()
-            caught = await failure(backend.fetch("GET", server.url(), {}, None, Timeouts(0.3, 5.0)))
+            caught = await failure(backend.fetch("GET", server.url(), {}, None, timeouts))
             waited = time.monotonic() - started
             go.set()
             assert (await first)[2] == b"ok"
     finally:
         await backend.close()
-    assert caught.kind is Failure.CONNECT_TIMEOUT
+    assert caught.kind is kind
     assert 0.25 <= waited < 1.5
     assert server.accepted == 1
 
@@ -605,14 +620,8 @@ async def test_an_idle_connection_to_another_origin_makes_room() -> None:
 async def test_requests_waiting_for_a_place_are_served_in_order() -> None:
     backend = AsyncPool(https=False, limit=1)
     go = asyncio.Event()
-
-    async def held(peer: Peer) -> None:
-        while await peer.request() is not None:
-            await go.wait()
-            await peer.send(OK)
-
     try:
-        async with Server(held) as server:
+        async with Server(held_until(go)) as server:
             tasks = []
             for name in "abcde":
                 tasks.append(
@@ -628,32 +637,6 @@ async def test_requests_waiting_for_a_place_are_served_in_order() -> None:
     assert [r[2] for i, r in enumerate(results) if i != 2] == [b"ok"] * 4  # type: ignore[index]
     assert [r.target for r in server.requests] == ["/a", "/b", "/d", "/e"]
     assert server.accepted == 1
-
-
-async def test_waiting_for_a_place_past_the_deadline_is_a_deadline() -> None:
-    backend = AsyncPool(https=False, limit=1)
-    go = asyncio.Event()
-
-    async def held(peer: Peer) -> None:
-        while await peer.request() is not None:
-            await go.wait()
-            await peer.send(OK)
-
-    try:
-        async with Server(held) as server:
-            first = asyncio.create_task(backend.fetch("GET", server.url(), {}, None, T))
-            await asyncio.sleep(0.05)
-            started = time.monotonic()
-            caught = await failure(
-                backend.fetch("GET", server.url(), {}, None, Timeouts(5.0, 5.0, total=0.3))
-            )
-            waited = time.monotonic() - started
-            go.set()
-            await first
-    finally:
-        await backend.close()
-    assert caught.kind is Failure.DEADLINE
-    assert 0.25 <= waited < 1.5
 
 
 # -- flow control ---------------------------------------------------------------------------
