@@ -22,144 +22,47 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import ssl
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
-from urllib.parse import quote, urlsplit
-
-import httptools
 
 from jtd_ai.backends import (
-    ACCEPT_ENCODING,
     BodyDecoder,
     Failure,
     HTTPFailure,
     LineSplitter,
     Timeouts,
-    host_header,
     ssl_context,
 )
+from jtd_ai.backends.http11 import Origin, ReplyParser, request_bytes
 from jtd_ai.backends.per_loop import PerLoop
 
 __all__ = ["AsyncPool"]
 
 #: Unread bytes of a streamed reply above which the socket stops being read.
 _HIGH_WATER = 1 << 20
-#: The most header bytes a reply may send (as h11 and aiohttp allow).
-_MAX_HEADER_BYTES = 64 * 1024
-#: Header names are tokens (RFC 9110); values may not break a line or hold NUL.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BREAKS = re.compile(r"[\r\n\x00]")
-#: What a request target may hold raw; the rest is percent-encoded (``%`` kept: escapes stay).
-_TARGET_SAFE = "!#$%&'()*+,/:;=?@[]~"
-
-
-class _Origin:
-    """Where a URL's requests go, worked out once per URL."""
-
-    __slots__ = ("host", "host_header", "key", "port", "ssl", "target")
-
-    def __init__(self, url: str) -> None:
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as exc:
-            raise HTTPFailure(Failure.INVALID, f"the URL cannot be used: {exc}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise HTTPFailure(Failure.INVALID, "the URL is not an http(s) URL with a host")
-        self.ssl = parts.scheme == "https"
-        self.host = parts.hostname
-        self.port = port or (443 if self.ssl else 80)
-        self.host_header = host_header(self.host, port, self.ssl)
-        path = parts.path or "/"
-        target = f"{path}?{parts.query}" if parts.query else path
-        self.target = quote(target, safe=_TARGET_SAFE)
-        self.key = (self.ssl, self.host, self.port)
-
-
-#: Header names already checked, all lower-case (a provider sends the same few again and
-#: again).
-_GOOD_NAMES: set[str] = set()
-
-
-def _checked(headers: dict[str, str]) -> dict[str, str]:
-    """``headers`` with lower-case names (the transport's already are); a header that cannot
-    be sent is an INVALID failure that names it, never its value."""
-    for name in headers:
-        if name not in _GOOD_NAMES:
-            if not _TOKEN.fullmatch(name):
-                raise HTTPFailure(Failure.INVALID, "a header name is not a valid HTTP token")
-            if name != name.lower():  # every name checked as given, then lower-cased
-                if not all(_TOKEN.fullmatch(key) for key in headers):
-                    raise HTTPFailure(Failure.INVALID, "a header name is not a valid HTTP token")
-                return _checked({key.lower(): value for key, value in headers.items()})
-            if len(_GOOD_NAMES) < 1024:
-                _GOOD_NAMES.add(name)
-    values = "".join(headers.values())
-    if "\r" in values or "\n" in values or "\x00" in values:
-        name = next(name for name, value in headers.items() if _BREAKS.search(value))
-        raise HTTPFailure(Failure.INVALID, f"the {name} header holds a line break or NUL, "
-                          "which a header cannot carry")
-    return headers
-
-
-def _request_bytes(method: str, origin: _Origin, headers: dict[str, str],
-                   body: bytes | None) -> bytes:
-    headers = _checked(headers)
-    lines = [f"{method} {origin.target} HTTP/1.1\r\n"]
-    if "host" not in headers:  # an application may name a virtual host itself
-        lines.append(f"host: {origin.host_header}\r\n")
-    lines += [f"{name}: {value}\r\n" for name, value in headers.items()
-              if name != "content-length"]  # the body's own length is sent below
-    if "accept-encoding" not in headers:
-        lines.append(f"accept-encoding: {ACCEPT_ENCODING}\r\n")
-    if body is not None:
-        lines.append(f"content-length: {len(body)}\r\n")
-    lines.append("\r\n")
-    try:
-        head = "".join(lines).encode("ascii")
-    except UnicodeEncodeError:
-        raise HTTPFailure(Failure.INVALID, "a header holds a character that is not ASCII, "
-                          "which HTTP headers cannot carry") from None
-    return head + body if body else head
-
-
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection and the reply being read on it."""
+class _Connection(ReplyParser, asyncio.Protocol):
+    """One keep-alive connection on asyncio's sockets, and the reply being read on it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.closed = False
         self.paused = False
         self.idle_since = 0.0
-        self.key: tuple[bool, str, int] = (False, "", 0)
         self.timer: asyncio.TimerHandle | None = None
         self.due = 0.0
         self.since = 0.0
         self.read = 0.0
         self.ends_at: float | None = None
-        self._begin()
+        self.waiter: asyncio.Future[None] | None = None
+        self.last_data = 0.0
+        super().__init__()
 
-    def _begin(self) -> None:
-        """Ready for the next request (after the last reply was read to its end)."""
+    def begin(self) -> None:
         if self.paused:
             self.resume()
-        self.expecting = False
-        self.status = 0
-        self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.header_bytes = 0
-        self.headers_done = False
-        self.body: list[bytes] = []
-        self.buffered = 0
-        self.complete = False
-        self.keep_alive = False
-        self.head_only = False
-        self.error: HTTPFailure | None = None
-        self.waiter: asyncio.Future[None] | None = None
+        super().begin()
         self.last_data = 0.0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
@@ -168,16 +71,8 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if not self.expecting:  # an idle connection: nothing was asked
-            self._fail(HTTPFailure(Failure.BROKEN, "the server sent bytes no request asked for"))
-            self.abort()
-            return
         self.last_data = self.loop.time()
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            if not self.complete:  # after a complete reply, the reply stands
-                self._fail(HTTPFailure(Failure.BROKEN, f"the reply is not valid HTTP: {exc}"))
+        if not self.feed(data):
             self.abort()
 
     def eof_received(self) -> bool | None:
@@ -185,75 +80,23 @@ class _Connection(asyncio.Protocol):
         return None  # the transport closes itself; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        if exc is None and self.headers_done and not self.complete and self._until_close():
-            self.complete = True  # a body that runs until the server closes
-            self._wake()
-        elif not self.complete:
-            detail = f"{type(exc).__name__}: {exc}" if exc else "the server closed the connection"
-            self._fail(HTTPFailure(Failure.BROKEN, detail))
+        self.ended(exc)
 
-    # -- httptools callbacks (an exception raised here stops the parser) ----------------
+    # -- progress and waiting -----------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        if self.complete:
-            raise ValueError("a second reply to one request")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.header_bytes += len(name) + len(value)
-        if self.header_bytes > _MAX_HEADER_BYTES:
-            raise ValueError("the reply's headers are too large")
-        self.raw_headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if 100 <= status < 200 and status != 101:  # interim (100 Continue): the reply follows
-            self.raw_headers = []
-            self.status = -1
-            return
-        self.status = status
-        self.headers_done = True
-        if self.head_only:
-            self.complete = True
-        self._wake()
-
-    def _until_close(self) -> bool:
-        """Whether the body is the bytes up to the connection's end (neither a length nor
-        chunks framed it)."""
-        lowered = {name.lower() for name, _ in self.raw_headers}
-        return (b"content-length" not in lowered and b"transfer-encoding" not in lowered
-                and self.status not in (204, 304))
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-        self.buffered += len(body)
-        if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
-            self.paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def on_message_complete(self) -> None:
-        if self.status == -1:  # the end of an interim reply
-            self.status = 0
-            return
-        self.complete = True
-        self.keep_alive = self.parser.should_keep_alive() and not self.head_only
-        self._wake()
-
-    # -- waiting ------------------------------------------------------------------------
-
-    def _wake(self) -> None:
+    def arrived(self) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _fail(self, error: HTTPFailure) -> None:
-        if self.error is None:
-            self.error = error
-        self._wake()
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
 
     async def wait(self, read: float, ends_at: float | None) -> None:
         """Until something arrives; a READ_TIMEOUT failure after ``read`` seconds of silence,
@@ -302,9 +145,8 @@ class _Connection(asyncio.Protocol):
         self.timer = self.loop.call_at(self.due, self._expire)
 
     def take_body(self) -> list[bytes]:
-        """The body bytes received and not taken yet; reading resumes if it was paused."""
-        body, self.body = self.body, []
-        self.buffered = 0
+        """The body pieces received and not taken yet; reading resumes if it was paused."""
+        body = super().take_body()
         if self.paused:
             self.resume()
         return body
@@ -313,10 +155,6 @@ class _Connection(asyncio.Protocol):
         self.paused = False
         if self.transport is not None and not self.closed:
             self.transport.resume_reading()
-
-    def headers(self) -> dict[str, str]:
-        return {name.decode("latin-1").lower(): value.decode("latin-1")
-                for name, value in self.raw_headers}
 
     def abort(self) -> None:
         self.closed = True
@@ -356,7 +194,7 @@ class _Pool:
         """A connection whose request is over: kept when its reply was read to the end and
         it may be (handed to the first waiting request, or idle), else closed."""
         if conn.complete and conn.keep_alive and not conn.closed and not self.closed:
-            conn._begin()
+            conn.begin()
             self.offer(conn)
         else:
             conn.abort()
@@ -480,13 +318,13 @@ class AsyncPool:
         self._keepalive = keepalive_expiry
         self._ssl: ssl.SSLContext | None = ssl_context() if https else None
         self._pools = PerLoop(lambda: _Pool(limit, keepalive_expiry), _aclose, _drop)
-        self._origins: dict[str, _Origin] = {}
+        self._origins: dict[str, Origin] = {}
         self._lock = threading.Lock()
 
-    def _origin(self, url: str) -> _Origin:
+    def _origin(self, url: str) -> Origin:
         known = self._origins.get(url)
         if known is None:
-            known = _Origin(url)
+            known = Origin(url)
             with self._lock:
                 if len(self._origins) > 512:  # paths with model names or page tokens vary
                     self._origins.clear()
@@ -495,7 +333,7 @@ class AsyncPool:
 
     # -- connections --------------------------------------------------------------------
 
-    async def _acquire(self, pool: _Pool, origin: _Origin, connect: float,
+    async def _acquire(self, pool: _Pool, origin: Origin, connect: float,
                        ends_at: float | None) -> _Connection:
         """A kept connection to ``origin``, or a new one; waiting for a free place and
         connecting together take at most ``connect`` seconds (and end by ``ends_at``)."""
@@ -542,7 +380,7 @@ class AsyncPool:
             return HTTPFailure(Failure.DEADLINE, f"{what} before the attempt's time ran out")
         return HTTPFailure(Failure.CONNECT_TIMEOUT, f"{what} within the connect timeout")
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop, origin: _Origin, by: float,
+    async def _connect(self, loop: asyncio.AbstractEventLoop, origin: Origin, by: float,
                        ends_at: float | None) -> _Connection:
         context = self._ssl
         if origin.ssl and context is None:
@@ -566,7 +404,7 @@ class AsyncPool:
         loop = asyncio.get_running_loop()
         pool = await self._pools.get()
         origin = self._origin(url)
-        data = _request_bytes(method, origin, headers, body)
+        data = request_bytes(method, origin, headers, body)
         total = timeouts.total
         ends_at = None if total is None else loop.time() + total
         conn = await self._acquire(pool, origin, timeouts.connect, ends_at)
