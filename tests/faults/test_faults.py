@@ -348,16 +348,10 @@ def test_deadline_error_names_the_deadline(case: Case, harness: Harness,
 
 
 def test_deadline_cuts_a_stream_silent_near_its_end_on_time(
-        case: Case, harness: Harness, server: FakeProviderServer,
-        request: pytest.FixtureRequest) -> None:
+        case: Case, harness: Harness, server: FakeProviderServer) -> None:
     """Deadline passes after a stream falls silent near it: cut on time, not a read later"""
     stream_only(case, "a plain reply is read in one go: its deadline is the whole-call "
                       "deadline row")
-    if case.mode == "sync":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "sync streams: a blocking read waits what was left of the deadline when the "
-            "attempt began (httpcore fixes a read's timeout when the request is sent), so a "
-            "stream that falls silent near the deadline is cut up to that much late")))
     events = LEAD_EVENTS[case.driver] + MID_STREAM
     # Events until 0.3 s, then silence; each read of the attempt could wait 0.4 s.
     server.inject(Fault(stall_after=events, interval=0.3 / (events - 1)))

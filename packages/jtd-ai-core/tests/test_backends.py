@@ -18,7 +18,7 @@ from jtd_ai import AIManager
 from jtd_ai.backends import Failure, HTTPFailure, LineSplitter, Timeouts, proxy_for
 from jtd_ai.backends.async_pool import AsyncPool
 from jtd_ai.backends.httpx_client import HttpxAsync, HttpxSync
-from jtd_ai.backends.sync_pool import SyncPool
+from jtd_ai.backends.sync_socket import SocketPool
 from jtd_ai.errors import ConfigurationError
 from jtd_ai.testing.server import FakeProviderServer, Fault
 
@@ -53,7 +53,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-SYNC = {"httpcore": lambda: SyncPool(https=False), "httpx": lambda: HttpxSync()}
+SYNC = {"socket": lambda: SocketPool(https=False), "httpx": lambda: HttpxSync()}
 ASYNC = {"asyncio": lambda: AsyncPool(https=False), "httpx": lambda: HttpxAsync()}
 
 
@@ -256,10 +256,10 @@ def driver_for(**config: Any) -> Any:
     return AIManager(providers=providers, config_file=False, env={}).driver("p")
 
 
-def test_default_backends_are_httpcore_and_the_asyncio_pool() -> None:
+def test_default_backends_are_the_socket_and_asyncio_pools() -> None:
     driver = driver_for()
     driver._http_transport = None  # echo brings its own in-process transport
-    assert isinstance(driver.transport.sync_backend, SyncPool)
+    assert isinstance(driver.transport.sync_backend, SocketPool)
     assert isinstance(driver.transport.async_backend, AsyncPool)
 
 
@@ -355,7 +355,7 @@ def gzip_server() -> Iterator[str]:
 
 
 def test_a_gzipped_reply_is_decoded(gzip_server: str) -> None:
-    pool = SyncPool(https=False)
+    pool = SocketPool(https=False)
     try:
         status, headers, body, _ = pool.fetch("GET", gzip_server + "/reply", {}, None, TIMEOUTS)
         assert status == 200
@@ -370,13 +370,13 @@ def test_a_gzipped_reply_is_decoded(gzip_server: str) -> None:
 
 
 def test_an_encoding_we_did_not_ask_for_is_a_broken_reply() -> None:
-    from jtd_ai.backends.sync_pool import _decoded
+    from jtd_ai.backends import BodyDecoder
 
     with pytest.raises(HTTPFailure) as caught:
-        list(_decoded([b"x"], "br"))
+        BodyDecoder.for_encoding("br")
     assert caught.value.kind is Failure.BROKEN
     with pytest.raises(HTTPFailure, match="corrupt"):
-        list(_decoded([b"not gzip at all"], "gzip"))
+        BodyDecoder("gzip").feed(b"not gzip at all")
 
 
 def test_a_header_given_in_two_places_is_sent_once_with_the_nearest_value() -> None:
@@ -421,21 +421,28 @@ async def test_async_a_header_that_cannot_be_sent_is_invalid(server: FakeProvide
 
 
 def test_ipv6_hosts_are_bracketed_in_the_host_header() -> None:
-    pool = SyncPool(https=False)
-    assert pool._url("http://[::1]:8080/v1/x")[1] == "[::1]:8080"
-    assert pool._url("http://[::1]/v1/x")[1] == "[::1]"
-    assert pool._url("http://example.com:80/v1")[1] == "example.com"
+    from jtd_ai.backends.http11 import Origin
+
+    assert Origin("http://[::1]:8080/v1/x").host_header == "[::1]:8080"
+    assert Origin("http://[::1]/v1/x").host_header == "[::1]"
+    assert Origin("http://example.com:80/v1").host_header == "example.com"
+    assert Origin("https://example.com:8443/v1").host_header == "example.com:8443"
 
 
 def test_deflate_without_the_zlib_wrapper_is_read_too() -> None:
     import zlib
 
-    from jtd_ai.backends.sync_pool import _decoded
+    from jtd_ai.backends import BodyDecoder
+
+    def decoded(pieces: list[bytes]) -> bytes:
+        decoder = BodyDecoder("deflate")
+        return b"".join(decoder.feed(piece) for piece in pieces) + decoder.flush()
 
     raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     body = raw.compress(b'{"ok": true}') + raw.flush()
-    assert b"".join(_decoded([body[:3], body[3:]], "deflate")) == b'{"ok": true}'
-    assert b"".join(_decoded([zlib.compress(b"wrapped")], "deflate")) == b"wrapped"
+    assert decoded([body[:3], body[3:]]) == b'{"ok": true}'
+    assert decoded([body[:1], body[1:]]) == b'{"ok": true}'
+    assert decoded([zlib.compress(b"wrapped")]) == b"wrapped"
 
 
 def test_a_sync_reply_that_trickles_past_the_deadline_stops_there() -> None:
@@ -458,7 +465,7 @@ def test_a_sync_reply_that_trickles_past_the_deadline_stops_there() -> None:
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    pool = SyncPool(https=False)
+    pool = SocketPool(https=False)
     started = time.monotonic()
     try:
         with pytest.raises(HTTPFailure) as caught:

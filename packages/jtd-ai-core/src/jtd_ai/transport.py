@@ -3,9 +3,9 @@
 One :class:`Transport` per provider sends the :class:`~jtd_ai.wire.HttpRequest` a protocol
 adapter describes and hands back an :class:`~jtd_ai.wire.HttpResponse`, or for streams,
 framed events run through the adapter's decoder. The bytes travel through a backend
-(:mod:`jtd_ai.backends`: httpcore's pool for sync calls, the core's own asyncio client for
-async ones, httpx when the application hands us its own httpx transport or client); their
-failures become our typed errors here and nowhere else.
+(:mod:`jtd_ai.backends`: the core's own HTTP/1.1 client, on blocking sockets for sync calls
+and on asyncio for async ones; httpx when the application hands us its own httpx transport
+or client); their failures become our typed errors here and nowhere else.
 
 The first attempt runs outside the retry loop: most calls succeed at once, and they should
 not pay for the loop. A failure worth retrying enters stamina's loop (so
@@ -134,9 +134,9 @@ class Transport:
             from jtd_ai.backends.httpx_client import HttpxSync
 
             return HttpxSync()
-        from jtd_ai.backends.sync_pool import SyncPool
+        from jtd_ai.backends.sync_socket import SocketPool
 
-        return SyncPool(https=self._base.startswith("https:"))
+        return SocketPool(https=self._base.startswith("https:"))
 
     @property
     def async_backend(self) -> AsyncBackend:
@@ -377,9 +377,9 @@ class Transport:
             remaining = self._check_deadline(state)
             read = min(self.config.idle_timeout, remaining)
             bound = read == remaining
-            try:
+            try:  # the deadline bounds the wait for the headers and every later read
                 reply = backend.open(req.method, url, headers, body,
-                                     Timeouts(self.config.connect_timeout, read))
+                                     Timeouts(self.config.connect_timeout, read, remaining))
             except HTTPFailure as exc:
                 raise self._map(exc, state, deadline_bound=bound) from exc
             try:

@@ -3,11 +3,10 @@
 :class:`~jtd_ai.transport.Transport` owns retries, deadlines, framing and typed errors; a
 backend only moves bytes. Three exist:
 
-- ``sync_pool``: httpcore's connection pool, used for sync calls (httpx's own connection
-  layer without the client layer above it, which costs more than the request itself on a
-  fast server: see docs/performance.md);
-- ``async_pool``: the core's own HTTP/1.1 client on asyncio sockets, replies read by
-  llhttp (httptools), used for async calls and batches;
+- ``sync_socket`` and ``async_pool``: the core's own HTTP/1.1 client, on blocking sockets
+  for sync calls and on asyncio's for async calls and batches; both write each request in
+  one piece and have llhttp (httptools) read the replies (``http11``), several times less
+  CPU per request than httpx's or aiohttp's clients (docs/performance.md);
 - ``httpx_client``: an httpx client, used when the application passes its own httpx
   transport or client, when ``http_backend = "httpx"`` is configured, or when a proxy is
   set in the environment (httpx reads ``HTTPS_PROXY`` and friends).
