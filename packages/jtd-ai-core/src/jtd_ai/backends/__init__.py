@@ -182,9 +182,10 @@ _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate":
 
 class BodyDecoder:
     """Gunzips or inflates a reply body piece by piece (``deflate`` with or without its zlib
-    wrapper, as servers send both); a corrupt body is a BROKEN failure."""
+    wrapper, as servers send both). A corrupt body, or one that stops before its compressed
+    stream ends, is a BROKEN failure; an empty body (HEAD, 204, 304) is empty."""
 
-    __slots__ = ("_encoding", "_head", "_inflater")
+    __slots__ = ("_encoding", "_fed", "_head", "_inflater")
 
     def __init__(self, encoding: str) -> None:
         wbits = _WBITS.get(encoding.strip().lower())
@@ -194,6 +195,7 @@ class BodyDecoder:
         self._encoding = encoding
         self._inflater: Any = zlib.decompressobj(wbits) if wbits != zlib.MAX_WBITS else None
         self._head = b""  # deflate: the first two bytes tell whether the wrapper is there
+        self._fed = False
 
     @classmethod
     def for_encoding(cls, encoding: str | None) -> BodyDecoder | None:
@@ -203,6 +205,9 @@ class BodyDecoder:
         return cls(encoding)
 
     def feed(self, data: bytes) -> bytes:
+        if not data:
+            return b""
+        self._fed = True
         if self._inflater is None:
             data = self._head + data
             if len(data) < 2:
@@ -214,18 +219,24 @@ class BodyDecoder:
         try:
             return bytes(self._inflater.decompress(data))
         except zlib.error as exc:
-            raise self._corrupt(exc) from None
+            raise self._corrupt(str(exc)) from None
 
     def flush(self) -> bytes:
-        if self._inflater is None:  # under two bytes in all: no deflate stream holds that
-            raise self._corrupt(zlib.error("the body ended before its first block"))
+        """The rest, once the body has ended; a compressed stream cut short is BROKEN."""
+        if not self._fed:
+            return b""
+        if self._inflater is None:  # one byte in all: no compressed stream is that short
+            raise self._corrupt("it ended before its first block")
         try:
-            return bytes(self._inflater.flush())
+            rest = bytes(self._inflater.flush())
         except zlib.error as exc:
-            raise self._corrupt(exc) from None
+            raise self._corrupt(str(exc)) from None
+        if not self._inflater.eof:
+            raise self._corrupt("it ended before the compressed stream did")
+        return rest
 
-    def _corrupt(self, exc: zlib.error) -> HTTPFailure:
-        return HTTPFailure(Failure.BROKEN, f"the {self._encoding} body is corrupt: {exc}")
+    def _corrupt(self, why: str) -> HTTPFailure:
+        return HTTPFailure(Failure.BROKEN, f"the {self._encoding} body is corrupt: {why}")
 
 
 def host_header(host: str, port: int | None, https: bool) -> str:

@@ -116,7 +116,8 @@ class ReplyParser:
         self.expecting = False
         self.status = 0
         self.raw_headers: list[tuple[bytes, bytes]] = []
-        self.header_bytes = 0
+        self.header_bytes = 0  # bytes received before the headers were complete
+        self.header_count = 0  # bytes of the headers parsed
         self.headers_done = False
         self.body: list[bytes] = []
         self.buffered = 0
@@ -140,6 +141,11 @@ class ReplyParser:
             if not self.complete:  # after a complete reply, the reply stands
                 self.fail(HTTPFailure(Failure.BROKEN, f"the reply is not valid HTTP: {exc}"))
             return False
+        if not self.headers_done:  # a header line that never ends is not buffered for ever
+            self.header_bytes += len(data)
+            if self.header_bytes > _MAX_HEADER_BYTES:
+                self.fail(HTTPFailure(Failure.BROKEN, "the reply's headers are too large"))
+                return False
         return True
 
     def ended(self, exc: BaseException | None) -> None:
@@ -181,8 +187,8 @@ class ReplyParser:
             raise ValueError("a second reply to one request")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.header_bytes += len(name) + len(value)
-        if self.header_bytes > _MAX_HEADER_BYTES:
+        self.header_count += len(name) + len(value)
+        if self.header_count > _MAX_HEADER_BYTES:
             raise ValueError("the reply's headers are too large")
         self.raw_headers.append((name, value))
 

@@ -42,6 +42,32 @@ def _timed_out(by: float, ends_at: float | None, what: str) -> HTTPFailure:
     return HTTPFailure(Failure.CONNECT_TIMEOUT, f"{what} within the connect timeout")
 
 
+def _open_socket(host: str, port: int, by: float) -> socket.socket:
+    """A TCP connection to the first of ``host``'s addresses that answers, all of them tried
+    by ``by`` (``time.monotonic()``): TimeoutError when the time ran out, else the last
+    address's error."""
+    last: OSError | None = None
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port,
+                                                              type=socket.SOCK_STREAM):
+        left = by - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no address answered in time")
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(left)
+            sock.connect(address)
+        except TimeoutError:
+            sock.close()
+            raise
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise last or OSError(f"{host} has no address")
+
+
 class _Connection(ReplyParser):
     """One keep-alive socket, and the reply being read on it."""
 
@@ -52,29 +78,39 @@ class _Connection(ReplyParser):
         super().__init__()
         self.key = key
 
-    def pump(self, read: float, ends_at: float | None) -> None:
-        """Receive once, waiting at most ``read`` seconds and not past ``ends_at``
-        (``time.monotonic()``), and parse what came; a failure is raised."""
+    def _wait_at_most(self, read: float, ends_at: float | None) -> bool:
+        """Set the socket's timeout to ``read`` seconds, or to what is left before
+        ``ends_at`` if that is sooner (then True); DEADLINE if nothing is left."""
         timeout = read
         bound = False
         if ends_at is not None:
             left = ends_at - time.monotonic()
             if left <= 0:
+                self.close()
                 raise HTTPFailure(Failure.DEADLINE, "the attempt's time ran out before the "
                                   "reply was complete")
             if left < timeout:
                 timeout, bound = left, True
+        if timeout != self.timeout:
+            self.sock.settimeout(timeout)
+            self.timeout = timeout
+        return bound
+
+    def _timed_out(self, bound: bool, read: float) -> HTTPFailure:
+        self.close()
+        if bound:
+            return HTTPFailure(Failure.DEADLINE, "the attempt's time ran out before the reply "
+                               "was complete")
+        return HTTPFailure(Failure.READ_TIMEOUT, f"no progress for {read:g} s")
+
+    def pump(self, read: float, ends_at: float | None) -> None:
+        """Receive once, waiting at most ``read`` seconds and not past ``ends_at``
+        (``time.monotonic()``), and parse what came; a failure is raised."""
+        bound = self._wait_at_most(read, ends_at)
         try:
-            if timeout != self.timeout:
-                self.sock.settimeout(timeout)
-                self.timeout = timeout
             data = self.sock.recv(_RECV)
         except TimeoutError:
-            self.close()
-            if bound:
-                raise HTTPFailure(Failure.DEADLINE, "the attempt's time ran out before the "
-                                  "reply was complete") from None
-            raise HTTPFailure(Failure.READ_TIMEOUT, f"no data for {read:g} s") from None
+            raise self._timed_out(bound, read) from None
         except OSError as exc:
             self.close()
             self.ended(exc)
@@ -87,13 +123,15 @@ class _Connection(ReplyParser):
         if self.error is not None:
             raise self.error
 
-    def send(self, data: bytes, timeout: float) -> None:
+    def send(self, data: bytes, read: float, ends_at: float | None) -> None:
+        """Send the request; the server must take it within the read timeout (and the
+        deadline), as it must answer."""
+        bound = self._wait_at_most(read, ends_at)
         try:
-            if timeout != self.timeout:
-                self.sock.settimeout(timeout)
-                self.timeout = timeout
             self.sock.sendall(data)
-        except OSError as exc:  # a timeout too: the server does not take the request
+        except TimeoutError:
+            raise self._timed_out(bound, read) from None
+        except OSError as exc:
             self.close()
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise HTTPFailure(Failure.BROKEN, f"the request could not be sent ({detail})") \
@@ -255,9 +293,7 @@ class SocketPool:
             context = self._ssl = ssl_context()
         sock: socket.socket | None = None
         try:
-            sock = socket.create_connection((origin.host, origin.port),
-                                            timeout=max(by - time.monotonic(), 0.001))
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = _open_socket(origin.host, origin.port, by)
             if origin.ssl:
                 assert context is not None
                 sock.settimeout(max(by - time.monotonic(), 0.001))
@@ -299,7 +335,7 @@ class SocketPool:
         conn.head_only = method == "HEAD"
         conn.expecting = True
         try:
-            conn.send(data, timeouts.read)
+            conn.send(data, timeouts.read, ends_at)
             while not conn.headers_done:
                 conn.pump(timeouts.read, ends_at)
         except BaseException:
