@@ -35,7 +35,7 @@ from jtd_ai.backends import (
     Timeouts,
     ssl_context,
 )
-from jtd_ai.backends.http11 import Origin, ReplyParser, request_bytes
+from jtd_ai.backends.http11 import OpenReply, Origin, ReplyParser, request_bytes
 from jtd_ai.backends.per_loop import PerLoop
 
 __all__ = ["AsyncPool"]
@@ -248,21 +248,17 @@ class _Pool:
             waiter.set_result(None)  # they open their own connections, closed after use
 
 
-class _Reply:
+class _Reply(OpenReply):
     """A reply whose headers have arrived; its body is read with ``read`` or ``lines``."""
 
-    __slots__ = ("_conn", "_decoder", "_ends_at", "_pool", "_read", "headers", "status", "url")
+    __slots__ = ("_pool",)
+    _conn: _Connection | None
 
     def __init__(self, pool: _Pool, conn: _Connection, url: str, read: float,
                  ends_at: float | None) -> None:
+        super().__init__(conn, url, read, ends_at)
         self._pool = pool
-        self._conn: _Connection | None = conn
-        self._read = read
-        self._ends_at = ends_at
-        self.status = conn.status
-        self.headers = conn.headers()
-        self.url = url
-        self._decoder = BodyDecoder.for_encoding(self.headers.get("content-encoding"))
+        self._conn = conn
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         conn = self._conn

@@ -14,9 +14,9 @@ from urllib.parse import quote, urlsplit
 
 import httptools
 
-from jtd_ai.backends import ACCEPT_ENCODING, Failure, HTTPFailure, host_header
+from jtd_ai.backends import ACCEPT_ENCODING, BodyDecoder, Failure, HTTPFailure, host_header
 
-__all__ = ["Origin", "ReplyParser", "checked", "request_bytes"]
+__all__ = ["OpenReply", "Origin", "ReplyParser", "checked", "request_bytes"]
 
 #: The most header bytes a reply may send (as h11 and aiohttp allow).
 _MAX_HEADER_BYTES = 64 * 1024
@@ -216,3 +216,18 @@ class ReplyParser:
         self.complete = True
         self.keep_alive = self.parser.should_keep_alive() and not self.head_only
         self.arrived()
+
+
+class OpenReply:
+    """What the sync and async replies share: status, headers and URL once the headers have
+    arrived, the connection the body is read from, and the decoder of a compressed body."""
+
+    __slots__ = ("_conn", "_decoder", "_ends_at", "_read", "headers", "status", "url")
+
+    def __init__(self, conn: ReplyParser, url: str, read: float, ends_at: float | None) -> None:
+        self._read = read
+        self._ends_at = ends_at
+        self.status = conn.status
+        self.headers = conn.headers()
+        self.url = url
+        self._decoder = BodyDecoder.for_encoding(self.headers.get("content-encoding"))
