@@ -379,6 +379,43 @@ def test_an_encoding_we_did_not_ask_for_is_a_broken_reply() -> None:
         BodyDecoder("gzip").feed(b"not gzip at all")
 
 
+def decoded(encoding: str, pieces: list[bytes]) -> bytes:
+    from jtd_ai.backends import BodyDecoder
+
+    decoder = BodyDecoder.for_encoding(encoding)
+    if decoder is None:
+        return b"".join(pieces)
+    return b"".join(decoder.feed(piece) for piece in pieces) + decoder.flush()
+
+
+def test_what_real_servers_send_compressed_is_decoded() -> None:
+    import gzip
+    import zlib
+
+    members = gzip.compress(b"hello ") + gzip.compress(b"world")
+    assert decoded("gzip", [members]) == b"hello world"
+    assert decoded("gzip", [members[:7], members[7:]]) == b"hello world"
+    assert decoded("gzip", [gzip.compress(b"abc") + b"\0\0\0"]) == b"abc"
+    assert decoded("gzip", [gzip.compress(b"abc") + b"junk"]) == b"abc"  # as gzip(1) does
+    assert decoded("gzip", [gzip.compress(b"")]) == b""
+    for wbits in (zlib.MAX_WBITS, -zlib.MAX_WBITS):  # flushed, never finished
+        co = zlib.compressobj(wbits=wbits)
+        assert decoded("deflate", [co.compress(b"sync") + co.flush(zlib.Z_SYNC_FLUSH)]) == b"sync"
+    for encoding in ("Identity", "none", "gzip, identity", " GZIP "):
+        body = gzip.compress(b"x") if "gzip" in encoding.lower() else b"x"
+        assert decoded(encoding, [body]) == b"x"
+
+
+def test_a_gzip_body_cut_short_is_broken() -> None:
+    import gzip
+
+    with pytest.raises(HTTPFailure, match="ended before") as caught:
+        decoded("gzip", [gzip.compress(b"x" * 100)[:-8]])
+    assert caught.value.kind is Failure.BROKEN
+    with pytest.raises(HTTPFailure, match="more than one coding"):
+        decoded("gzip, br", [b""])
+
+
 def test_a_header_given_in_two_places_is_sent_once_with_the_nearest_value() -> None:
     from jtd_ai.wire import HttpRequest
 
@@ -404,6 +441,16 @@ def test_sync_a_header_that_cannot_be_sent_is_invalid(server: FakeProviderServer
                       None, TIMEOUTS)
     assert caught.value.kind is Failure.INVALID
     assert KEY not in caught.value.detail
+
+
+def test_a_non_ascii_key_leaves_no_trace_of_itself_in_the_failure() -> None:
+    backend = SocketPool(https=False)
+    with pytest.raises(HTTPFailure) as caught:
+        backend.fetch("GET", f"http://127.0.0.1:{closed_port()}/v1/models",
+                      {"authorization": f"Bearer {KEY}\u00a0"}, None, TIMEOUTS)
+    assert caught.value.kind is Failure.INVALID
+    chained = [caught.value.__cause__, caught.value.__context__]
+    assert chained == [None, None]  # an encoding error would hold the whole request head
 
 
 @pytest.mark.parametrize("name", sorted(ASYNC))

@@ -777,7 +777,8 @@ def test_failures_of_every_kind_give_their_place_back() -> None:
     assert bodies == [b"ok"] * len(calls)
 
 
-def test_a_place_freed_by_an_abandoned_stream_goes_to_a_waiting_thread() -> None:
+@pytest.mark.parametrize("how", ["closed", "dropped"])
+def test_a_place_freed_by_an_abandoned_stream_goes_to_a_waiting_thread(how: str) -> None:
     backend = SocketPool(https=False, limit=1)
     head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -792,14 +793,18 @@ def test_a_place_freed_by_an_abandoned_stream_goes_to_a_waiting_thread() -> None
     try:
         with Server(endless) as server:
             reply = backend.open("GET", server.url("/stream"), {}, None, T)
-            assert next(reply.lines()) == "data: 1"
+            lines = reply.lines()
+            assert next(lines) == "data: 1"
             waiting = in_thread(
                 backend.fetch, "GET", server.url("/next"), {}, None, Timeouts(2.0, 5.0)
             )
             time.sleep(0.1)
             assert not waiting.done()  # the one place is the stream's
             closing = time.monotonic()
-            reply.close()
+            if how == "closed":
+                reply.close()
+            else:
+                del lines  # dropped, never closed: the generator gives the place back
             result = waiting.result(5)
             took = time.monotonic() - closing
     finally:

@@ -182,10 +182,11 @@ _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate":
 
 class BodyDecoder:
     """Gunzips or inflates a reply body piece by piece (``deflate`` with or without its zlib
-    wrapper, as servers send both). A corrupt body, or one that stops before its compressed
-    stream ends, is a BROKEN failure; an empty body (HEAD, 204, 304) is empty."""
+    wrapper, as servers send both; gzip of several members). A corrupt body, or a gzip body
+    that stops before its end, is a BROKEN failure; an empty body (HEAD, 204, 304) is empty.
+    (A deflate stream has no end marker servers reliably send, so its end is not checked.)"""
 
-    __slots__ = ("_encoding", "_fed", "_head", "_inflater")
+    __slots__ = ("_encoding", "_fed", "_head", "_inflater", "_wbits")
 
     def __init__(self, encoding: str) -> None:
         wbits = _WBITS.get(encoding.strip().lower())
@@ -193,16 +194,25 @@ class BodyDecoder:
             raise HTTPFailure(Failure.BROKEN, f"the reply is encoded as {encoding!r}, which we "
                               f"did not ask for")
         self._encoding = encoding
+        self._wbits = wbits
         self._inflater: Any = zlib.decompressobj(wbits) if wbits != zlib.MAX_WBITS else None
         self._head = b""  # deflate: the first two bytes tell whether the wrapper is there
         self._fed = False
 
     @classmethod
     def for_encoding(cls, encoding: str | None) -> BodyDecoder | None:
-        """A decoder for a ``Content-Encoding``, or None when the body is sent as it is."""
+        """A decoder for a ``Content-Encoding``, or None when the body is sent as it is
+        (no header, ``identity``, or the non-standard ``none``)."""
         if not encoding or encoding == "identity":
             return None
-        return cls(encoding)
+        codings = [coding for coding in (part.strip().lower() for part in encoding.split(","))
+                   if coding not in ("", "identity", "none")]
+        if not codings:
+            return None
+        if len(codings) > 1:
+            raise HTTPFailure(Failure.BROKEN, f"the reply is encoded as {encoding!r}: more "
+                              f"than one coding, which we did not ask for")
+        return cls(codings[0])
 
     def feed(self, data: bytes) -> bytes:
         if not data:
@@ -215,14 +225,22 @@ class BodyDecoder:
                 return b""
             cmf, flg = data[0], data[1]
             wrapped = cmf & 0x0F == 8 and (cmf << 8 | flg) % 31 == 0
-            self._inflater = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+            self._wbits = zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS
+            self._inflater = zlib.decompressobj(self._wbits)
         try:
-            return bytes(self._inflater.decompress(data))
+            out = self._inflater.decompress(data)
+            while self._wbits > zlib.MAX_WBITS and self._inflater.eof:  # gzip: next member
+                rest = self._inflater.unused_data.lstrip(b"\0")  # padding after a member
+                if not rest.startswith(b"\x1f\x8b"):
+                    break  # nothing, or trailing garbage, ignored as gzip(1) does
+                self._inflater = zlib.decompressobj(self._wbits)
+                out += self._inflater.decompress(rest)
+            return bytes(out)
         except zlib.error as exc:
             raise self._corrupt(str(exc)) from None
 
     def flush(self) -> bytes:
-        """The rest, once the body has ended; a compressed stream cut short is BROKEN."""
+        """The rest, once the body has ended; a gzip body cut short is BROKEN."""
         if not self._fed:
             return b""
         if self._inflater is None:  # one byte in all: no compressed stream is that short
@@ -231,7 +249,7 @@ class BodyDecoder:
             rest = bytes(self._inflater.flush())
         except zlib.error as exc:
             raise self._corrupt(str(exc)) from None
-        if not self._inflater.eof:
+        if self._wbits > zlib.MAX_WBITS and not self._inflater.eof:
             raise self._corrupt("it ended before the compressed stream did")
         return rest
 

@@ -283,12 +283,16 @@ class _Reply(OpenReply):
             await self.close()
 
     async def lines(self) -> AsyncIterator[str]:
+        """The body's lines; the connection is given back when they end or are dropped."""
         splitter = LineSplitter()
-        async for chunk in self._chunks():
-            for line in splitter.feed(chunk):
+        try:
+            async for chunk in self._chunks():
+                for line in splitter.feed(chunk):
+                    yield line
+            for line in splitter.end():
                 yield line
-        for line in splitter.end():
-            yield line
+        finally:
+            await self.close()
 
     async def close(self) -> None:
         """Give the connection back (closed unless the body was read to its end)."""

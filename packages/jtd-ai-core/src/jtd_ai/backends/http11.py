@@ -89,11 +89,11 @@ def request_bytes(method: str, origin: Origin, headers: dict[str, str],
     if body is not None:
         lines.append(f"content-length: {len(body)}\r\n")
     lines.append("\r\n")
-    try:
-        head = "".join(lines).encode("ascii")
-    except UnicodeEncodeError:
+    text = "".join(lines)
+    if not text.isascii():  # checked, not caught: the encoding error would quote the key
         raise HTTPFailure(Failure.INVALID, "a header holds a character that is not ASCII, "
-                          "which HTTP headers cannot carry") from None
+                          "which HTTP headers cannot carry")
+    head = text.encode("ascii")
     return head + body if body else head
 
 

@@ -16,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 from jtd_ai.backends import (
@@ -30,10 +31,24 @@ from jtd_ai.backends.http11 import OpenReply, Origin, ReplyParser, request_bytes
 
 __all__ = ["SocketPool"]
 
-#: Bytes asked of the socket per receive.
+#: Bytes asked of the socket per receive, and given it per send.
 _RECV = 65536
+_SEND = 65536
 #: poll() where the platform has it (select() cannot watch descriptors above 1023).
 _poll = getattr(select, "poll", None)
+
+
+#: Every pool, so a forked child resets them all before anything else runs.
+_POOLS: weakref.WeakSet[SocketPool] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for pool in list(_POOLS):
+        pool._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _timed_out(by: float, ends_at: float | None, what: str) -> HTTPFailure:
@@ -73,6 +88,7 @@ class _Connection(ReplyParser):
 
     def __init__(self, sock: socket.socket, key: tuple[bool, str, int]) -> None:
         self.sock = sock
+        self.pid = os.getpid()  # a forked child must not use (or count) its parent's
         self.idle_since = 0.0
         self.timeout: float | None = None
         super().__init__()
@@ -124,11 +140,13 @@ class _Connection(ReplyParser):
             raise self.error
 
     def send(self, data: bytes, read: float, ends_at: float | None) -> None:
-        """Send the request; the server must take it within the read timeout (and the
-        deadline), as it must answer."""
-        bound = self._wait_at_most(read, ends_at)
+        """Send the request in pieces: the server must take each within the read timeout
+        (and all by the deadline), so a large upload on a slow link is not cut short."""
+        view = memoryview(data)
         try:
-            self.sock.sendall(data)
+            while view:
+                bound = self._wait_at_most(read, ends_at)
+                view = view[self.sock.send(view[:_SEND]):]
         except TimeoutError:
             raise self._timed_out(bound, read) from None
         except OSError as exc:
@@ -193,10 +211,14 @@ class _Reply(OpenReply):
             self.close()
 
     def lines(self) -> Iterator[str]:
+        """The body's lines; the connection is given back when they end or are dropped."""
         splitter = LineSplitter()
-        for chunk in self._chunks():
-            yield from splitter.feed(chunk)
-        yield from splitter.end()
+        try:
+            for chunk in self._chunks():
+                yield from splitter.feed(chunk)
+            yield from splitter.end()
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Give the connection back (closed unless the body was read to its end)."""
@@ -222,6 +244,15 @@ class SocketPool:
         self._closed = False
         self._origins: dict[str, Origin] = {}
         self._pid = os.getpid()
+        _POOLS.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a new lock (the parent's may have been held by another thread
+        at the fork) and no connections (the parent's sockets are the parent's)."""
+        self._cond = threading.Condition(threading.RLock())
+        self._idle = {}
+        self._count = 0
+        self._pid = os.getpid()
 
     def _origin(self, url: str) -> Origin:
         known = self._origins.get(url)
@@ -238,11 +269,9 @@ class SocketPool:
     def _acquire(self, origin: Origin, connect: float, ends_at: float | None) -> _Connection:
         now = time.monotonic()
         by = now + connect if ends_at is None else min(now + connect, ends_at)
+        if self._pid != os.getpid():
+            self._after_fork()
         with self._cond:
-            if self._pid != os.getpid():  # a forked child: the parent's sockets are not ours
-                self._idle.clear()
-                self._count = 0
-                self._pid = os.getpid()
             while True:
                 conn = self._take_idle(origin.key)
                 if conn is not None:
@@ -308,6 +337,9 @@ class SocketPool:
     def release(self, conn: _Connection) -> None:
         """A connection whose request is over: kept when its reply was read to the end and
         it may be, else closed."""
+        if conn.pid != os.getpid():  # opened before a fork: the parent's to count and keep
+            conn.sock.close()
+            return
         with self._cond:
             if conn.complete and conn.keep_alive and not conn.closed and not self._closed:
                 conn.begin()
