@@ -412,8 +412,12 @@ def test_a_gzip_body_cut_short_is_broken() -> None:
     with pytest.raises(HTTPFailure, match="ended before") as caught:
         decoded("gzip", [gzip.compress(b"x" * 100)[:-8]])
     assert caught.value.kind is Failure.BROKEN
-    with pytest.raises(HTTPFailure, match="more than one coding"):
+
+
+def test_two_codings_at_once_are_broken() -> None:
+    with pytest.raises(HTTPFailure, match="more than one coding") as caught:
         decoded("gzip, br", [b""])
+    assert caught.value.kind is Failure.BROKEN
 
 
 def test_a_header_given_in_two_places_is_sent_once_with_the_nearest_value() -> None:

@@ -23,19 +23,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import threading
 from collections import deque
 from collections.abc import AsyncIterator
 
 from jtd_ai.backends import (
-    BodyDecoder,
     Failure,
     HTTPFailure,
     LineSplitter,
     Timeouts,
     ssl_context,
 )
-from jtd_ai.backends.http11 import OpenReply, Origin, ReplyParser, request_bytes
+from jtd_ai.backends.http11 import (
+    OpenReply,
+    Origin,
+    Origins,
+    ReplyParser,
+    place_timed_out,
+    request_bytes,
+    whole_body,
+)
 from jtd_ai.backends.per_loop import PerLoop
 
 __all__ = ["AsyncPool"]
@@ -318,18 +324,7 @@ class AsyncPool:
         self._keepalive = keepalive_expiry
         self._ssl: ssl.SSLContext | None = ssl_context() if https else None
         self._pools = PerLoop(lambda: _Pool(limit, keepalive_expiry), _aclose, _drop)
-        self._origins: dict[str, Origin] = {}
-        self._lock = threading.Lock()
-
-    def _origin(self, url: str) -> Origin:
-        known = self._origins.get(url)
-        if known is None:
-            known = Origin(url)
-            with self._lock:
-                if len(self._origins) > 512:  # paths with model names or page tokens vary
-                    self._origins.clear()
-                self._origins[url] = known
-        return known
+        self._origins = Origins()
 
     # -- connections --------------------------------------------------------------------
 
@@ -362,7 +357,7 @@ class AsyncPool:
                     with contextlib.suppress(ValueError):
                         pool.waiters.remove(waiter)
                 if isinstance(exc, TimeoutError):
-                    raise self._timed_out(by, ends_at, f"no connection of the pool's "
+                    raise place_timed_out(by, ends_at, f"no connection of the pool's "
                                           f"{pool.limit} was free") from None
                 raise
             if handed is not None:
@@ -374,11 +369,6 @@ class AsyncPool:
         except BaseException:
             pool.discard()
             raise
-
-    def _timed_out(self, by: float, ends_at: float | None, what: str) -> HTTPFailure:
-        if ends_at is not None and by >= ends_at:
-            return HTTPFailure(Failure.DEADLINE, f"{what} before the attempt's time ran out")
-        return HTTPFailure(Failure.CONNECT_TIMEOUT, f"{what} within the connect timeout")
 
     async def _connect(self, loop: asyncio.AbstractEventLoop, origin: Origin, by: float,
                        ends_at: float | None) -> _Connection:
@@ -392,7 +382,7 @@ class AsyncPool:
                     ssl=context if origin.ssl else None,
                     server_hostname=origin.host if origin.ssl else None)
         except TimeoutError:
-            raise self._timed_out(by, ends_at, "no connection was made") from None
+            raise place_timed_out(by, ends_at, "no connection was made") from None
         except OSError as exc:  # refused, unreachable, DNS, TLS
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise HTTPFailure(Failure.CONNECT, detail) from None
@@ -403,7 +393,7 @@ class AsyncPool:
                     timeouts: Timeouts) -> tuple[_Pool, _Connection, float | None]:
         loop = asyncio.get_running_loop()
         pool = await self._pools.get()
-        origin = self._origin(url)
+        origin = self._origins.get(url)
         data = request_bytes(method, origin, headers, body)
         total = timeouts.total
         ends_at = None if total is None else loop.time() + total
@@ -439,11 +429,7 @@ class AsyncPool:
         status = conn.status
         parts += conn.take_body()
         pool.release(conn)
-        content = parts[0] if len(parts) == 1 else b"".join(parts)
-        decoder = BodyDecoder.for_encoding(headers_got.get("content-encoding"))
-        if decoder is not None:
-            content = decoder.feed(content) + decoder.flush()
-        return status, headers_got, content, url
+        return status, headers_got, whole_body(parts, headers_got.get("content-encoding")), url
 
     async def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
                    timeouts: Timeouts) -> _Reply:

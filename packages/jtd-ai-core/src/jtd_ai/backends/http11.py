@@ -10,13 +10,17 @@ each client's own.
 from __future__ import annotations
 
 import re
+import threading
 from urllib.parse import quote, urlsplit
 
 import httptools
 
 from jtd_ai.backends import ACCEPT_ENCODING, BodyDecoder, Failure, HTTPFailure, host_header
 
-__all__ = ["OpenReply", "Origin", "ReplyParser", "checked", "request_bytes"]
+__all__ = [
+    "OpenReply", "Origin", "Origins", "ReplyParser", "checked", "place_timed_out",
+    "request_bytes", "whole_body",
+]
 
 #: The most header bytes a reply may send (as h11 and aiohttp allow).
 _MAX_HEADER_BYTES = 64 * 1024
@@ -48,6 +52,40 @@ class Origin:
         target = f"{path}?{parts.query}" if parts.query else path
         self.target = quote(target, safe=_TARGET_SAFE)
         self.key = (self.ssl, self.host, self.port)
+
+
+class Origins:
+    """Each URL's :class:`Origin`, worked out once (bounded: paths with model names or page
+    tokens vary); safe to share across threads."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, Origin] = {}
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> Origin:
+        known = self._known.get(url)
+        if known is None:
+            known = Origin(url)
+            with self._lock:
+                if len(self._known) > 512:
+                    self._known.clear()
+                self._known[url] = known
+        return known
+
+
+def place_timed_out(by: float, ends_at: float | None, what: str) -> HTTPFailure:
+    """The failure of waiting for a connection (a free place, or connecting) until ``by``:
+    the deadline's when ``by`` was the deadline, else the connect timeout's."""
+    if ends_at is not None and by >= ends_at:
+        return HTTPFailure(Failure.DEADLINE, f"{what} before the attempt's time ran out")
+    return HTTPFailure(Failure.CONNECT_TIMEOUT, f"{what} within the connect timeout")
+
+
+def whole_body(parts: list[bytes], encoding: str | None) -> bytes:
+    """A reply's body from its pieces, decoded when ``Content-Encoding`` says so."""
+    content = parts[0] if len(parts) == 1 else b"".join(parts)
+    decoder = BodyDecoder.for_encoding(encoding)
+    return content if decoder is None else decoder.feed(content) + decoder.flush()
 
 
 #: Header names already checked, all lower-case (a provider sends the same few again and

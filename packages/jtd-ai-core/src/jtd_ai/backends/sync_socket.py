@@ -20,14 +20,21 @@ import weakref
 from collections.abc import Iterator
 
 from jtd_ai.backends import (
-    BodyDecoder,
     Failure,
     HTTPFailure,
     LineSplitter,
     Timeouts,
     ssl_context,
 )
-from jtd_ai.backends.http11 import OpenReply, Origin, ReplyParser, request_bytes
+from jtd_ai.backends.http11 import (
+    OpenReply,
+    Origin,
+    Origins,
+    ReplyParser,
+    place_timed_out,
+    request_bytes,
+    whole_body,
+)
 
 __all__ = ["SocketPool"]
 
@@ -49,12 +56,6 @@ def _reset_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
-
-
-def _timed_out(by: float, ends_at: float | None, what: str) -> HTTPFailure:
-    if ends_at is not None and by >= ends_at:
-        return HTTPFailure(Failure.DEADLINE, f"{what} before the attempt's time ran out")
-    return HTTPFailure(Failure.CONNECT_TIMEOUT, f"{what} within the connect timeout")
 
 
 def _open_socket(host: str, port: int, by: float) -> socket.socket:
@@ -242,7 +243,7 @@ class SocketPool:
         self._idle: dict[tuple[bool, str, int], list[_Connection]] = {}
         self._count = 0
         self._closed = False
-        self._origins: dict[str, Origin] = {}
+        self._origins = Origins()
         self._pid = os.getpid()
         _POOLS.add(self)
 
@@ -253,16 +254,6 @@ class SocketPool:
         self._idle = {}
         self._count = 0
         self._pid = os.getpid()
-
-    def _origin(self, url: str) -> Origin:
-        known = self._origins.get(url)
-        if known is None:
-            known = Origin(url)
-            with self._cond:
-                if len(self._origins) > 512:  # paths with model names or page tokens vary
-                    self._origins.clear()
-                self._origins[url] = known
-        return known
 
     # -- connections --------------------------------------------------------------------
 
@@ -283,7 +274,7 @@ class SocketPool:
                     break  # its place is ours
                 left = by - time.monotonic()
                 if left <= 0:
-                    raise _timed_out(by, ends_at, f"no connection of the pool's {self._limit} "
+                    raise place_timed_out(by, ends_at, f"no connection of the pool's {self._limit} "
                                                   f"was free")
                 self._cond.wait(left)
         try:
@@ -326,7 +317,7 @@ class SocketPool:
         except TimeoutError:
             if sock is not None:
                 sock.close()
-            raise _timed_out(by, ends_at, "no connection was made") from None
+            raise place_timed_out(by, ends_at, "no connection was made") from None
         except OSError as exc:  # refused, unreachable, DNS, TLS
             if sock is not None:
                 sock.close()
@@ -351,11 +342,17 @@ class SocketPool:
                 self._count -= 1
             self._cond.notify()
 
+    def _give_up(self, conn: _Connection) -> None:
+        """A request that failed half-way: its connection is closed, its place freed."""
+        if not conn.closed:
+            conn.close()
+        self.release(conn)
+
     # -- requests -----------------------------------------------------------------------
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
               timeouts: Timeouts) -> tuple[_Connection, float | None]:
-        origin = self._origin(url)
+        origin = self._origins.get(url)
         data = request_bytes(method, origin, headers, body)
         total = timeouts.total
         ends_at = None if total is None else time.monotonic() + total
@@ -367,9 +364,7 @@ class SocketPool:
             while not conn.headers_done:
                 conn.pump(timeouts.read, ends_at)
         except BaseException:
-            if not conn.closed:
-                conn.close()
-            self.release(conn)
+            self._give_up(conn)
             raise
         return conn, ends_at
 
@@ -380,18 +375,12 @@ class SocketPool:
             while not conn.complete:
                 conn.pump(timeouts.read, ends_at)
         except BaseException:
-            if not conn.closed:
-                conn.close()
-            self.release(conn)
+            self._give_up(conn)
             raise
         status, got = conn.status, conn.headers()
         parts = conn.take_body()
         self.release(conn)
-        content = parts[0] if len(parts) == 1 else b"".join(parts)
-        decoder = BodyDecoder.for_encoding(got.get("content-encoding"))
-        if decoder is not None:
-            content = decoder.feed(content) + decoder.flush()
-        return status, got, content, url
+        return status, got, whole_body(parts, got.get("content-encoding")), url
 
     def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
              timeouts: Timeouts) -> _Reply:
@@ -399,8 +388,7 @@ class SocketPool:
         try:
             return _Reply(self, conn, url, timeouts.read, ends_at)
         except BaseException:
-            conn.close()
-            self.release(conn)
+            self._give_up(conn)
             raise
 
     def close(self) -> None:
