@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         ProviderUnavailableError,
         QuotaExceededError,
         RateLimitError,
+        ResponseTooLargeError,
         StoreError,
         StreamInterruptedError,
         TimeoutError,
@@ -83,6 +84,7 @@ _EXPORTS = {
     "ModelNotFoundError": "errors", "PluginError": "errors", "PricingUnknownError": "errors",
     "ProviderError": "errors", "ProviderUnavailableError": "errors",
     "QuotaExceededError": "errors", "RateLimitError": "errors",
+    "ResponseTooLargeError": "errors",
     "StreamInterruptedError": "errors", "TimeoutError": "errors", "ValidationError": "errors",
 }
 
@@ -94,7 +96,8 @@ __all__ = [
     "ImagePart", "InvalidCredentialsError", "MalformedResponseError", "Message", "ModelInfo",
     "ModelKind", "ModelNotFoundError", "ModelPage", "PluginError", "PriceTier", "Pricing",
     "PricingUnknownError", "ProviderConfig", "ProviderError", "ProviderUnavailableError",
-    "QuotaExceededError", "RateLimitError", "RateLimitInfo", "Response", "ResponseFormat", "Role",
+    "QuotaExceededError", "RateLimitError", "RateLimitInfo", "Response", "ResponseFormat",
+    "ResponseTooLargeError", "Role",
     "Secret", "StoreError", "StreamChunk", "StreamDecoder", "StreamEvent", "StreamInterruptedError",
     "TextPart", "TimeoutError", "TokenUsage", "Tool", "ToolCall", "ToolCallDelta",
     "ValidationError", "hookimpl", "list_drivers",

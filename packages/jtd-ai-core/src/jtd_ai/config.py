@@ -32,8 +32,17 @@ __all__ = ["ProviderConfig", "Settings", "config_file_path", "load_settings"]
 _KNOWN_KEYS = frozenset(
     {"driver", "api_key", "api_key_env", "base_url", "default_model", "timeout",
      "connect_timeout", "deadline", "stream_idle_timeout", "retry_attempts", "retry_delay",
-     "retry_max_delay", "headers", "requests_per_minute", "tokens_per_minute"}
+     "retry_max_delay", "headers", "requests_per_minute", "tokens_per_minute",
+     # Network (docs/configuration.md, "Network"):
+     "proxy", "ca_bundle", "trust_store", "verify", "max_response_size", "max_line_size"}
 )
+
+#: Default caps on what one reply may make us hold: a whole body, one stream line or event.
+MAX_RESPONSE_SIZE = 64 * 1024 * 1024
+MAX_LINE_SIZE = 64 * 1024 * 1024
+#: Where trusted CA certificates come from: certifi's bundle (as httpx), or the operating
+#: system's store through the ``truststore`` package.
+TRUST_STORES = ("certifi", "system")
 
 #: Top-level tables beside [providers]: the store, pricing sources and budgets
 #: (see docs/catalog.md).
@@ -84,6 +93,22 @@ class ProviderConfig:
         default=None, validator=_positive("requests_per_minute", "requests"))
     tokens_per_minute: float | None = field(
         default=None, validator=_positive("tokens_per_minute", "tokens"))
+    #: Proxy URL for this provider (``http://user:pass@host:3128``); overrides the
+    #: environment's ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` (``NO_PROXY`` still applies
+    #: to those). ``""`` turns proxies off for this provider.
+    proxy: str | None = None
+    #: A PEM file (or a directory of hashed certificates) of CAs to trust instead of certifi's.
+    ca_bundle: str | None = None
+    #: ``"certifi"`` (default) or ``"system"`` (the OS store, through ``truststore``).
+    trust_store: str = "certifi"
+    #: ``False`` turns TLS certificate checks off (logged as a warning on first use).
+    verify: bool = True
+    #: Largest reply body (after decompression) we read, in bytes; more is an error.
+    max_response_size: int = field(default=MAX_RESPONSE_SIZE,
+                                   validator=_positive("max_response_size", "bytes"))
+    #: Largest single stream line or event, in bytes.
+    max_line_size: int = field(default=MAX_LINE_SIZE,
+                               validator=_positive("max_line_size", "bytes"))
     options: Mapping[str, Any] = field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
@@ -101,6 +126,10 @@ class ProviderConfig:
                 f"provider {self.name!r}: base_url must start with http:// or https://, "
                 f"got {self.base_url!r}"
             )
+        if self.trust_store not in TRUST_STORES:
+            raise ConfigurationError(
+                f"providers.{self.name}.trust_store must be one of {', '.join(TRUST_STORES)}, "
+                f"not {self.trust_store!r}")
 
     def option(self, key: str, default: Any = None) -> Any:
         """A driver-specific setting."""

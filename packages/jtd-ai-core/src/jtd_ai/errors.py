@@ -30,6 +30,7 @@ __all__ = [
     "ProviderUnavailableError",
     "QuotaExceededError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "StoreError",
     "StreamInterruptedError",
     "TimeoutError",
@@ -201,6 +202,12 @@ class TimeoutError(ProviderError, builtins.TimeoutError):
 
 class MalformedResponseError(ProviderError):
     """The provider's reply could not be understood (bad JSON, a missing required field)."""
+
+
+class ResponseTooLargeError(ProviderError):
+    """A reply, a decompressed body or one stream line passed its size cap
+    (``max_response_size``, ``max_line_size``); never retried, as it would come back the
+    same. ``partial`` holds a stream's chunks received before it."""
 
 
 class BatchCancelledError(AIError):
