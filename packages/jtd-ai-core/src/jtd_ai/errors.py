@@ -224,6 +224,9 @@ def _excerpt(body: str | bytes | None) -> str | None:
     from jtd_ai.secret import redact
 
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    # Masked before the cut: a key straddling the cut would otherwise leave its first
+    # characters behind, unrecognisable to redact(). The slice keeps the work bounded.
+    text = redact(text[:_EXCERPT_LIMIT * 4])
     if len(text) > _EXCERPT_LIMIT:
         text = text[:_EXCERPT_LIMIT] + "..."
-    return redact(text)
+    return text

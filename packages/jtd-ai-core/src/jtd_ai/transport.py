@@ -3,9 +3,9 @@
 One :class:`Transport` per provider sends the :class:`~jtd_ai.wire.HttpRequest` a protocol
 adapter describes and hands back an :class:`~jtd_ai.wire.HttpResponse`, or for streams,
 framed events run through the adapter's decoder. The bytes travel through a backend
-(:mod:`jtd_ai.backends`: the core's own HTTP/1.1 client, on blocking sockets for sync calls
-and on asyncio for async ones; httpx when the application hands us its own httpx transport
-or client); their failures become our typed errors here and nowhere else.
+(:mod:`jtd_ai.backends`: httpx for sync calls, aiohttp for async calls and batches, or the
+client the application hands us), built from one network policy (TLS, proxies, size caps);
+their failures become our typed errors here and nowhere else.
 
 The first attempt runs outside the retry loop: most calls succeed at once, and they should
 not pay for the loop. A failure worth retrying enters stamina's loop (so
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from jtd_ai.backends import (
+    ACCEPT_ENCODING,
     USER_AGENT,
     AsyncBackend,
     AsyncReply,
@@ -33,11 +34,13 @@ from jtd_ai.backends import (
     SyncBackend,
     Timeouts,
 )
+from jtd_ai.backends.network import Network, basic_auth, split_credentials
 from jtd_ai.errors import (
     AIError,
     ConfigurationError,
     ProviderError,
     ProviderUnavailableError,
+    ResponseTooLargeError,
     StreamInterruptedError,
     TimeoutError,
 )
@@ -79,8 +82,9 @@ def _encode(body: Any) -> bytes:
 class Transport:
     """Sends one provider's requests; safe to share across threads and tasks.
 
-    ``transport`` may be an httpx transport or client (sync, async or both); calls of the
-    kind it serves go through it, the others through the default backends."""
+    ``transport`` may be an httpx transport or client (sync, async or both) or an aiohttp
+    ``ClientSession`` (async); calls of the kind it serves go through it, with its own
+    network settings, the others through clients built from the provider's config."""
 
     def __init__(self, protocol: ChatProtocol, config: ProviderConfig, *,
                  transport: Any = None) -> None:
@@ -96,20 +100,26 @@ class Transport:
                 f"providers.{config.name}.http_backend must be one of {', '.join(BACKENDS)}, "
                 f"not {backend!r}")
         self._backend_choice: str = backend
-        base = _checked_base(config.name, config.base_url or "")
+        self.network = Network(config)
+        base, user, password = split_credentials(config.base_url or "")
+        if password:
+            from jtd_ai.secret import Secret
+
+            Secret(password)  # remembered: redact() strips it from every error and log line
+        base = _checked_base(config.name, base)
         self._base = base if base.endswith("/") else base + "/"
-        self._where = config.base_url or "(no base_url)"
-        self._static_headers = {"user-agent": USER_AGENT,
+        self._where = base or "(no base_url)"
+        self._static_headers = {"user-agent": USER_AGENT, "accept-encoding": ACCEPT_ENCODING,
                                 **{name.lower(): value for name, value in config.headers.items()}}
+        if user is not None:  # https://user:pass@host/v1: Basic auth, as httpx and aiohttp do
+            if any(name.lower() == "authorization" for name in protocol.auth_headers()):
+                raise ConfigurationError(
+                    f"providers.{config.name}.base_url holds a user and password, and the "
+                    f"driver also sends its own Authorization header (the api_key): keep "
+                    f"one of the two")
+            self._static_headers["authorization"] = basic_auth(user, password)
 
     # -- backends ---------------------------------------------------------------------------
-
-    def _httpx_wanted(self) -> bool:
-        if self._backend_choice == "httpx":
-            return True
-        from jtd_ai.backends import proxy_for
-
-        return self.config.base_url is not None and proxy_for(self.config.base_url) is not None
 
     @property
     def sync_backend(self) -> SyncBackend:
@@ -120,23 +130,17 @@ class Transport:
         return self._sync
 
     def _make_sync(self) -> SyncBackend:
+        from jtd_ai.backends.httpx_backend import HttpxSync
+
         given = self._given
         if given is not None and "httpx" in sys.modules:
             import httpx
 
-            from jtd_ai.backends.httpx_client import HttpxSync
-
             if isinstance(given, httpx.Client):
-                return HttpxSync(client=given)
+                return HttpxSync(self.network, client=given)
             if isinstance(given, httpx.BaseTransport):
-                return HttpxSync(transport=given)
-        if self._httpx_wanted():
-            from jtd_ai.backends.httpx_client import HttpxSync
-
-            return HttpxSync()
-        from jtd_ai.backends.sync_socket import SocketPool
-
-        return SocketPool(https=self._base.startswith("https:"))
+                return HttpxSync(self.network, transport=given)
+        return HttpxSync(self.network)
 
     @property
     def async_backend(self) -> AsyncBackend:
@@ -148,22 +152,29 @@ class Transport:
 
     def _make_async(self) -> AsyncBackend:
         given = self._given
+        if given is not None and "aiohttp" in sys.modules:
+            import aiohttp
+
+            if isinstance(given, aiohttp.ClientSession):
+                from jtd_ai.backends.aiohttp_backend import AiohttpAsync
+
+                return AiohttpAsync(self.network, session=given)
         if given is not None and "httpx" in sys.modules:
             import httpx
 
-            from jtd_ai.backends.httpx_client import HttpxAsync
+            from jtd_ai.backends.httpx_backend import HttpxAsync
 
             if isinstance(given, httpx.AsyncClient):
-                return HttpxAsync(client=given)
+                return HttpxAsync(self.network, client=given)
             if isinstance(given, httpx.AsyncBaseTransport):
-                return HttpxAsync(transport=given)
-        if self._httpx_wanted():
-            from jtd_ai.backends.httpx_client import HttpxAsync
+                return HttpxAsync(self.network, transport=given)
+        if self._backend_choice == "httpx":
+            from jtd_ai.backends.httpx_backend import HttpxAsync
 
-            return HttpxAsync()
-        from jtd_ai.backends.async_pool import AsyncPool
+            return HttpxAsync(self.network)
+        from jtd_ai.backends.aiohttp_backend import AiohttpAsync
 
-        return AsyncPool(https=self._base.startswith("https:"))
+        return AiohttpAsync(self.network)
 
     def close(self) -> None:
         if self._sync is not None:
@@ -238,6 +249,22 @@ class Transport:
             deadline = state.policy.deadline if state is not None else self.config.deadline
             return TimeoutError(f"{name}: the call's deadline of {deadline}s passed "
                                 f"({where})", provider=name, retryable=False)
+        if kind is Failure.TOO_LARGE:
+            return ResponseTooLargeError(f"{name}: {exc.detail} ({where})", provider=name,
+                                         retryable=False)
+        if kind is Failure.TLS:
+            return ProviderUnavailableError(
+                f"{name}: the TLS connection to {where} failed ({exc.detail}). If the server's "
+                f"certificate comes from a private CA, set ca_bundle, or trust_store = "
+                f"\"system\" for the operating system's store", provider=name, retryable=False)
+        if kind is Failure.PROXY:
+            return ProviderUnavailableError(
+                f"{name}: the proxy refused to connect to {where} ({exc.detail}); check the "
+                f"proxy setting or HTTPS_PROXY and its credentials", provider=name,
+                status=exc.status, retryable=False)
+        if kind is Failure.REDIRECT:
+            return ProviderError(f"{name}: {exc.detail} ({where})", provider=name,
+                                 status=exc.status)
         if kind is Failure.INVALID:  # never sent: sending again cannot help
             return ConfigurationError(
                 f"{name}: the request cannot be sent ({exc.detail}); check the provider's "
@@ -328,7 +355,7 @@ class Transport:
             except HTTPFailure as exc:
                 raise self._map(exc, state, deadline_bound=read == remaining) from exc
             response = HttpResponse(status, got, content, where.partition("?")[0])
-            if status >= 400:
+            if status >= 300:  # a redirect not followed is an error too
                 raise self._error(response)
             return response
 
@@ -353,7 +380,7 @@ class Transport:
             except HTTPFailure as exc:
                 raise self._map(exc, state, deadline_bound=read == remaining) from exc
             response = HttpResponse(status, got, content, where.partition("?")[0])
-            if status >= 400:
+            if status >= 300:  # a redirect not followed is an error too
                 raise self._error(response)
             return response
 
@@ -383,11 +410,12 @@ class Transport:
             except HTTPFailure as exc:
                 raise self._map(exc, state, deadline_bound=bound) from exc
             try:
-                if reply.status >= 400:
+                if reply.status >= 300:
                     content = reply.read()
                     raise self._error(HttpResponse(reply.status, reply.headers, content,
                                                    reply.url.partition("?")[0]))
-                opened = _Opened(req, reply.headers, decoder_factory())
+                opened = _Opened(req, reply.headers, decoder_factory(),
+                                 self.config.max_line_size)
                 opened.bind(acc, self.protocol)
                 lines = reply.lines()
                 opened.first = self._pull_first(opened, lines, state)
@@ -450,11 +478,12 @@ class Transport:
             except HTTPFailure as exc:
                 raise self._map(exc, state, deadline_bound=bound) from exc
             try:
-                if reply.status >= 400:
+                if reply.status >= 300:
                     content = await reply.read()
                     raise self._error(HttpResponse(reply.status, reply.headers, content,
                                                    reply.url.partition("?")[0]))
-                opened = _Opened(req, reply.headers, decoder_factory())
+                opened = _Opened(req, reply.headers, decoder_factory(),
+                                 self.config.max_line_size)
                 opened.bind(acc, self.protocol)
                 alines = reply.lines()
                 opened.first = await self._apull_first(opened, alines, state)
@@ -530,7 +559,7 @@ class Transport:
         """``error`` with what arrived attached; a dropped connection becomes an interruption
         (a timeout stays a TimeoutError; errors the provider sent keep their type)."""
         partial = error.partial or acc.response(request_id=opened.request_id(self.protocol))
-        if connection and not isinstance(error, TimeoutError):
+        if connection and not isinstance(error, TimeoutError | ResponseTooLargeError):
             return StreamInterruptedError(
                 f"{error.message}; the stream stopped after {acc.chunks} chunk(s) and what "
                 f"arrived is in .partial", provider=error.provider, partial=partial,
@@ -542,11 +571,12 @@ class Transport:
 class _Opened:
     """One open stream: its framer and the adapter's decoder."""
 
-    def __init__(self, req: HttpRequest, headers: Any, decoder: StreamDecoder) -> None:
+    def __init__(self, req: HttpRequest, headers: Any, decoder: StreamDecoder,
+                 max_event: int) -> None:
         self.headers = headers
         self.decoder = decoder
         self.framer: SSEFramer | NDJSONFramer = (
-            NDJSONFramer() if req.stream == "ndjson" else SSEFramer()
+            NDJSONFramer() if req.stream == "ndjson" else SSEFramer(max_event)
         )
         self.first: list[StreamChunk] = []
         self.ended = False

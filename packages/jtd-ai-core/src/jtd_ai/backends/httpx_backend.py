@@ -1,0 +1,373 @@
+"""Calls through httpx: every sync call, and async ones when httpx is asked for.
+
+Without an application's own client, the client is built from the provider's
+:class:`~jtd_ai.backends.network.Network`: its TLS context, its ``proxy`` setting or the
+environment's proxies (``trust_env``), no redirects (the core follows them by its own rules,
+:func:`~jtd_ai.backends.next_hop`). An application's ``httpx.Client``/``AsyncClient`` or
+transport (``httpx.MockTransport``, respx, vcrpy, instrumented clients) carries the bytes
+with its own settings instead. Bodies are read raw and decoded by the core, so the size
+caps hold after decompression whatever client is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+
+from jtd_ai.backends import (
+    BodyReader,
+    Failure,
+    HTTPFailure,
+    Limits,
+    Timeouts,
+    next_hop,
+)
+from jtd_ai.backends.network import Network
+from jtd_ai.backends.per_loop import PerLoop
+
+__all__ = ["HttpxAsync", "HttpxSync"]
+
+_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=30)
+
+
+#: What building or sending a request can raise.
+_SEND_ERRORS = (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError, ssl.SSLError)
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):  # the library's error wraps the ssl module's
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLError | ssl.CertificateError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _failure(exc: BaseException) -> HTTPFailure:
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return HTTPFailure(Failure.CONNECT_TIMEOUT, detail)
+    if isinstance(exc, httpx.TimeoutException):
+        return HTTPFailure(Failure.READ_TIMEOUT, detail)
+    if isinstance(exc, httpx.ProxyError):
+        return HTTPFailure(Failure.PROXY, detail)
+    if _tls_failure(exc):
+        return HTTPFailure(Failure.TLS, detail)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.InvalidURL
+                  | ValueError | TypeError):
+        return HTTPFailure(Failure.INVALID, detail)
+    if isinstance(exc, httpx.ConnectError):
+        return HTTPFailure(Failure.CONNECT, detail)
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError
+                  | httpx.DecodingError):
+        return HTTPFailure(Failure.BROKEN, detail)
+    return HTTPFailure(Failure.OTHER, detail)
+
+
+def _timeout(timeouts: Timeouts) -> httpx.Timeout:
+    return httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.read,
+                         pool=timeouts.connect)
+
+
+def _headers(response: httpx.Response) -> dict[str, str]:
+    return {name.lower(): value for name, value in response.headers.items()}
+
+
+def _safe(url: httpx.URL) -> str:
+    # Query strings can carry keys on some providers: keep them out of what we store.
+    return str(url.copy_with(query=None)) if url.query else str(url)
+
+
+class _Clock:
+    """Keeps one attempt within its end. Every read waits at most the read timeout, which
+    the transport cut to the time left when the attempt began; a stream may then go on and
+    fall silent near its end, so :meth:`watch` shuts its socket down when the end comes
+    (a blocked read wakes at once) and the failure that follows is the DEADLINE."""
+
+    __slots__ = ("_ends_at", "_timer", "fired")
+
+    def __init__(self, timeouts: Timeouts) -> None:
+        self._ends_at = None if timeouts.total is None else time.monotonic() + timeouts.total
+        self._timer: threading.Timer | None = None
+        self.fired = False
+
+    def tick(self) -> None:
+        if self._ends_at is not None and time.monotonic() > self._ends_at:
+            raise HTTPFailure(Failure.DEADLINE, "the reply was still arriving")
+
+    def watch(self, response: httpx.Response) -> None:
+        """Cut ``response``'s connection when the attempt's end comes (sync streams)."""
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if self._ends_at is None or sock is None or self._timer is not None:
+            return
+
+        def cut() -> None:
+            self.fired = True
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        self._timer = threading.Timer(max(0.0, self._ends_at - time.monotonic()), cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def failure(self, exc: BaseException) -> HTTPFailure:
+        if self.fired:
+            return HTTPFailure(Failure.DEADLINE, "the call's deadline passed while reading")
+        return _failure(exc)
+
+
+def _raw(response: httpx.Response, body: BodyReader, clock: _Clock) -> Iterator[bytes]:
+    """The body's bytes as they came, or, when an application's transport already read the
+    reply whole (``httpx.MockTransport`` and respx may), the bytes httpx decoded."""
+    if response.is_stream_consumed:
+        body.already_decoded()
+        yield response.content
+        return
+    for raw in response.iter_raw():
+        yield raw
+        clock.tick()
+
+
+async def _araw(response: httpx.Response, body: BodyReader,
+                clock: _Clock) -> AsyncIterator[bytes]:
+    if response.is_stream_consumed:
+        body.already_decoded()
+        yield response.content
+        return
+    chunks = response.aiter_raw()
+    ends_at = clock._ends_at
+    while True:
+        if ends_at is None:
+            raw = await anext(chunks, None)
+        else:  # every read within the attempt's end
+            try:
+                async with asyncio.timeout(ends_at - time.monotonic()):
+                    raw = await anext(chunks, None)
+            except TimeoutError:
+                raise HTTPFailure(Failure.DEADLINE, "the call's deadline passed while "
+                                  "reading") from None
+        if raw is None:
+            return
+        yield raw
+
+
+def _client_options(network: Network | None) -> dict[str, object]:
+    """What an httpx client of ours is built with: the provider's TLS and proxy policy."""
+    if network is None:
+        return {"limits": _LIMITS, "follow_redirects": False}
+    proxy = network.explicit_proxy
+    return {"limits": _LIMITS, "follow_redirects": False, "verify": network.ssl_context(),
+            "proxy": proxy or None, "trust_env": proxy is None}
+
+
+class _Reply:
+    __slots__ = ("_body", "_clock", "_response", "headers", "status", "url")
+
+    def __init__(self, response: httpx.Response, limits: Limits, clock: _Clock) -> None:
+        self._response = response
+        self.status = response.status_code
+        self.headers = _headers(response)
+        self.url = _safe(response.request.url)
+        self._body = BodyReader(self.headers, limits)
+        self._clock = clock
+
+    def read(self) -> bytes:
+        try:
+            for raw in _raw(self._response, self._body, self._clock):
+                self._body.add(raw)
+        except _SEND_ERRORS as exc:
+            raise self._clock.failure(exc) from None
+        finally:
+            self._response.close()
+        return self._body.body()
+
+    def lines(self) -> Iterator[str]:
+        body = self._body
+        clock = self._clock
+        clock.watch(self._response)
+        try:
+            for raw in _raw(self._response, body, clock):
+                yield from body.lines(raw)
+        except _SEND_ERRORS as exc:
+            raise clock.failure(exc) from None
+        finally:
+            clock.stop()
+        yield from body.last_lines()
+
+    def close(self) -> None:
+        self._clock.stop()
+        self._response.close()
+
+
+class _AsyncReply:
+    __slots__ = ("_body", "_clock", "_response", "headers", "status", "url")
+
+    def __init__(self, response: httpx.Response, limits: Limits, clock: _Clock) -> None:
+        self._response = response
+        self.status = response.status_code
+        self.headers = _headers(response)
+        self.url = _safe(response.request.url)
+        self._body = BodyReader(self.headers, limits)
+        self._clock = clock
+
+    async def read(self) -> bytes:
+        try:
+            async for raw in _araw(self._response, self._body, self._clock):
+                self._body.add(raw)
+        except _SEND_ERRORS as exc:
+            raise self._clock.failure(exc) from None
+        finally:
+            await self._response.aclose()
+        return self._body.body()
+
+    async def lines(self) -> AsyncIterator[str]:
+        body = self._body
+        try:
+            async for raw in _araw(self._response, body, self._clock):
+                for line in body.lines(raw):
+                    yield line
+        except _SEND_ERRORS as exc:
+            raise self._clock.failure(exc) from None
+        for line in body.last_lines():
+            yield line
+
+    async def close(self) -> None:
+        await self._response.aclose()
+
+
+class HttpxSync:
+    """Sync calls through the application's ``client`` or ``transport``, else a client
+    built from ``network``."""
+
+    def __init__(self, network: Network, *, transport: httpx.BaseTransport | None = None,
+                 client: httpx.Client | None = None) -> None:
+        self._own = client is None
+        self._limits = network.limits
+        if client is None:
+            options = _client_options(None if transport is not None else network)
+            client = httpx.Client(transport=transport, **options)  # type: ignore[arg-type]
+        self._client = client
+
+    def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+              timeouts: Timeouts) -> httpx.Response:
+        try:
+            request = self._client.build_request(method, url, content=body, headers=headers,
+                                                 timeout=_timeout(timeouts))
+            return self._client.send(request, stream=True, follow_redirects=False)
+        except _SEND_ERRORS as exc:
+            raise _failure(exc) from None
+
+    def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+             timeouts: Timeouts) -> _Reply:
+        hops = 0
+        while True:
+            response = self._send(method, url, headers, body, timeouts)
+            try:
+                hop = next_hop(response.status_code, response.headers.get("location"), url,
+                               method, headers, hops)
+            except HTTPFailure:
+                response.close()
+                raise
+            if hop is None:
+                return _Reply(response, self._limits, _Clock(timeouts))
+            response.close()
+            (url, headers), hops = hop, hops + 1
+
+    def fetch(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+              timeouts: Timeouts) -> tuple[int, dict[str, str], bytes, str]:
+        reply = self.open(method, url, headers, body, timeouts)
+        return reply.status, reply.headers, reply.read(), reply.url
+
+    def close(self) -> None:
+        if self._own:
+            self._client.close()
+
+
+class HttpxAsync:
+    """Async calls through the application's ``client`` or ``transport``, else a client per
+    event loop built from ``network`` (``http_backend = "httpx"``)."""
+
+    def __init__(self, network: Network, *, transport: httpx.AsyncBaseTransport | None = None,
+                 client: httpx.AsyncClient | None = None) -> None:
+        self._given = client
+        self._transport = transport
+        self._network = network
+        self._limits = network.limits
+        self._clients = PerLoop(self._new_client, _aclose, _forget)
+
+    def _new_client(self) -> httpx.AsyncClient:
+        options = _client_options(None if self._transport is not None else self._network)
+        return httpx.AsyncClient(transport=self._transport, **options)  # type: ignore[arg-type]
+
+    async def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                    timeouts: Timeouts) -> httpx.Response:
+        client = self._given or await self._clients.get()
+        try:
+            request = client.build_request(method, url, content=body, headers=headers,
+                                           timeout=_timeout(timeouts))
+            return await client.send(request, stream=True, follow_redirects=False)
+        except _SEND_ERRORS as exc:
+            raise _failure(exc) from None
+
+    async def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                   timeouts: Timeouts) -> _AsyncReply:
+        try:
+            if timeouts.total is None:
+                return await self._open(method, url, headers, body, timeouts)
+            async with asyncio.timeout(timeouts.total):
+                return await self._open(method, url, headers, body, timeouts)
+        except TimeoutError:
+            raise HTTPFailure(Failure.DEADLINE, "the call's deadline passed") from None
+
+    async def _open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                    timeouts: Timeouts) -> _AsyncReply:
+        hops = 0
+        while True:
+            response = await self._send(method, url, headers, body, timeouts)
+            try:
+                hop = next_hop(response.status_code, response.headers.get("location"), url,
+                               method, headers, hops)
+            except HTTPFailure:
+                await response.aclose()
+                raise
+            if hop is None:
+                return _AsyncReply(response, self._limits, _Clock(timeouts))
+            await response.aclose()
+            (url, headers), hops = hop, hops + 1
+
+    async def fetch(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                    timeouts: Timeouts) -> tuple[int, dict[str, str], bytes, str]:
+        try:
+            async with asyncio.timeout(timeouts.total):
+                reply = await self._open(method, url, headers, body, timeouts)
+                return reply.status, reply.headers, await reply.read(), reply.url
+        except TimeoutError:
+            raise HTTPFailure(Failure.DEADLINE, "the call's deadline passed") from None
+
+    async def close(self) -> None:
+        """Close this loop's client (the application's own client is the application's)."""
+        if self._given is None:
+            await self._clients.close()
+
+
+async def _aclose(client: httpx.AsyncClient) -> None:
+    await client.aclose()
+
+
+def _forget(client: httpx.AsyncClient) -> None:
+    """A client whose loop was closed: nothing can be awaited there; its sockets are freed
+    with it."""
