@@ -168,6 +168,9 @@ def test_requests_are_recorded(server, client) -> None:
     (recorded,) = list(server.requests)
     assert recorded.path == "/v1/chat/completions"
     assert recorded.json()["model"] == "gpt-4o-mini"
+    # The key is never kept; whether it was the server's key is.
+    assert recorded.headers["authorization"] == "Bearer [REDACTED]"
+    assert recorded.authorized is True
 
 
 def test_fault_matches_body_and_carries_message_and_headers(server, client) -> None:

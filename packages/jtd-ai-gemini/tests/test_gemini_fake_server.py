@@ -3,7 +3,6 @@ loopback, in this process): framing, pagination, faults and retries over a real 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -36,7 +35,9 @@ def test_chat_stream_and_key_header(manager, server) -> None:
     assert streamed.response is not None
     assert reply.content == streamed.response.content == "echo: hello there"
     assert reply.usage == streamed.response.usage
-    assert all(KEY not in r.path and KEY not in json.dumps(r.query) for r in server.requests)
+    # The key went in the x-goog-api-key header (never the URL), and it was the right one.
+    assert all(KEY not in r.path and "key" not in r.query for r in server.requests)
+    assert all(r.key_source == "x-goog-api-key" and r.authorized for r in server.requests)
     assert server.requests[-1].query == {"alt": "sse"}
 
 

@@ -17,7 +17,7 @@ from jtd_ai import (
     Tool,
 )
 from jtd_ai.testing import FakeProviderServer, Fault
-from jtd_ai_ollama import adetailed_models, server_version
+from jtd_ai_ollama import adetailed_models, arunning_models, running_models, server_version
 
 
 @pytest.fixture
@@ -61,6 +61,15 @@ def test_missing_model_and_version(manager) -> None:
         driver.send_message("x", model="missing-model")
     assert server_version(driver) == "0.12.0"
     assert driver.validate_credentials() is True
+
+
+async def test_running_models_over_http(manager, server) -> None:
+    driver = manager.driver("ollama")
+    (loaded,) = running_models(driver)
+    assert (loaded.id, loaded.context_length) == ("llama3.2:latest", 4096)
+    assert [m.id for m in await arunning_models(driver)] == ["llama3.2:latest"]
+    assert [r.path for r in server.requests] == ["/api/ps", "/api/ps"]
+    await driver.aclose()
 
 
 def test_busy_server_is_retried(manager, server) -> None:

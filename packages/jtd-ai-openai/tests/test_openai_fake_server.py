@@ -34,6 +34,9 @@ def test_chat_stream_and_usage_over_http(driver, fake_provider_server) -> None:
     chat = driver()
     plain = chat.send_message("hello there", model="gpt-4o-mini")
     assert plain.content == "echo: hello there"
+    # OpenAI answers an alias with its dated snapshot; the alias's price still applies.
+    assert plain.model == "gpt-4o-mini-2024-07-18"
+    assert plain.cost is not None and plain.cost > 0
     assert plain.request_id is not None and plain.request_id.startswith("req_fake_")
     assert plain.rate_limit is not None and plain.rate_limit.reset_requests == 0.006
     stream = chat.stream("hello there", model="gpt-4o-mini")
@@ -44,6 +47,8 @@ def test_chat_stream_and_usage_over_http(driver, fake_provider_server) -> None:
     sent = fake_provider_server.requests[-1]
     assert sent.path == "/v1/chat/completions"
     assert sent.json()["stream_options"] == {"include_usage": True}
+    assert sent.key_source == "authorization"
+    assert len(fake_provider_server.requests) == 2  # this test's own requests only
 
 
 async def test_async_tool_call_stream_over_http(driver) -> None:

@@ -16,6 +16,7 @@ def test_chat_stream_listing_and_prices_over_http(
         driver = manager.driver("xai")
         reply = driver.send_message("hola amigo", model="grok-3-mini")
         assert reply.content == "echo: hola amigo"
+        assert reply.model == "grok-3-mini"  # xAI names the model as asked, undated
         stream = driver.stream("hola amigo", model="grok-3-mini")
         assert "".join(c.delta for c in stream) == reply.content
         assert stream.response is not None and stream.response.usage == reply.usage

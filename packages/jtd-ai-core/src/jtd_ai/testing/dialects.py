@@ -9,7 +9,9 @@ tool result) and writes replies from one deterministic rule, so tests can predic
   the reply is one call of the first tool with arguments ``{"query": <user text>}``;
 - a model whose name contains ``missing`` does not exist (404).
 
-The formats follow the providers' public API references; the bodies are our own.
+The shapes and framing follow the providers' real replies (OpenAI's dated model snapshots,
+``usage: null`` chunks and pretty-printed JSON; Gemini's SSE or streamed JSON array; Ollama's
+NDJSON); the bodies are our own.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ class Turn:
     stream: bool = False
     include_usage: bool = False
     prompt_tokens: int = 0
+    #: Gemini: stream as SSE (``?alt=sse``) rather than as one JSON array.
+    sse: bool = True
+    #: OpenAI: pad stream chunks with ``obfuscation`` (unless the request turned it off).
+    obfuscation: bool = False
 
 
 @define
@@ -89,10 +95,19 @@ def _messages_turn(body: dict[str, Any], *, stream: bool, include_usage: bool) -
     )
 
 
+def _pretty(body: Any) -> bytes:
+    """JSON as OpenAI and Google send a plain body: two-space indent, a final newline."""
+    return (json.dumps(body, ensure_ascii=False, indent=2) + "\n").encode()
+
+
 class Dialect:
     """One provider's wire format."""
 
     name = ""
+    stream_content_type = "text/event-stream"
+    content_type = "application/json"
+    #: What replaces a stream's second event when a fault asks for a malformed one.
+    broken_event = b'data: {"broken": \n\n'
 
     def turn(self, body: dict[str, Any], path: str, query: dict[str, str]) -> Turn:
         raise NotImplementedError
@@ -106,64 +121,131 @@ class Dialect:
     def error(self, status: int, message: str, *, kind: str = "") -> dict[str, Any]:
         raise NotImplementedError
 
-    stream_content_type = "text/event-stream"
+    def dumps(self, body: Any) -> bytes:
+        """A plain (not streamed) body as this provider lays it out."""
+        return _pretty(body)
+
+    def stream_type(self, turn: Turn) -> str:
+        """The content type of a streamed reply to ``turn``."""
+        return self.stream_content_type
+
+    def stream_headers(self, turn: Turn) -> dict[str, str]:
+        """Extra headers of a streamed reply to ``turn``."""
+        return {}
+
+    def stream_broken(self, turn: Turn) -> bytes:
+        return self.broken_event
+
+
+#: Aliases OpenAI resolves to a dated snapshot, named in the reply's ``model``.
+OPENAI_SNAPSHOTS = {
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4.1": "gpt-4.1-2025-04-14",
+    "gpt-4.1-mini": "gpt-4.1-mini-2025-04-14",
+    "gpt-4.1-nano": "gpt-4.1-nano-2025-04-14",
+    "gpt-5": "gpt-5-2025-08-07",
+    "gpt-5-mini": "gpt-5-mini-2025-08-07",
+    "gpt-5-nano": "gpt-5-nano-2025-08-07",
+    "o3-mini": "o3-mini-2025-01-31",
+    "o4-mini": "o4-mini-2025-04-16",
+}
 
 
 class OpenAIDialect(Dialect):
-    """OpenAI Chat Completions (also xAI's and other compatible endpoints)."""
+    """OpenAI Chat Completions (also xAI's and other compatible endpoints).
+
+    A ``grok-*`` model is answered as xAI does: the model named as sent, and no
+    ``service_tier``, ``usage: null`` or ``obfuscation`` in stream chunks.
+    """
 
     name = "openai"
+    stream_content_type = "text/event-stream; charset=utf-8"
 
     def turn(self, body: dict[str, Any], path: str, query: dict[str, str]) -> Turn:
-        return _messages_turn(
-            body, stream=bool(body.get("stream")),
-            include_usage=bool((body.get("stream_options") or {}).get("include_usage")))
+        options = body.get("stream_options") or {}
+        turn = _messages_turn(body, stream=bool(body.get("stream")),
+                              include_usage=bool(options.get("include_usage")))
+        turn.obfuscation = options.get("include_obfuscation", True) is not False
+        return turn
+
+    @staticmethod
+    def is_xai(turn: Turn) -> bool:
+        return turn.model.startswith("grok")
+
+    def served_model(self, turn: Turn) -> str:
+        """The model a reply names: OpenAI's dated snapshot of an alias."""
+        return turn.model if self.is_xai(turn) else OPENAI_SNAPSHOTS.get(turn.model, turn.model)
 
     def _usage(self, reply: Reply) -> dict[str, Any]:
         return {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
                 "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": 0},
-                "completion_tokens_details": {"reasoning_tokens": 0}}
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                              "accepted_prediction_tokens": 0,
+                                              "rejected_prediction_tokens": 0}}
 
     def _call(self, reply: Reply, seq: int) -> dict[str, Any]:
         return {"id": f"call_fake_{seq}", "type": "function",
                 "function": {"name": reply.tool_name, "arguments": json.dumps(reply.tool_args)}}
 
+    def _chunk_head(self, turn: Turn, seq: int) -> dict[str, Any]:
+        head: dict[str, Any] = {"id": f"chatcmpl-fake{seq}", "object": "chat.completion.chunk",
+                                "created": int(time.time()), "model": self.served_model(turn)}
+        if not self.is_xai(turn):
+            head["service_tier"] = "default"
+        head["system_fingerprint"] = "fp_fake"
+        return head
+
     def reply(self, turn: Turn, reply: Reply, seq: int) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None,
-                                   "refusal": None}
+                                   "refusal": None, "annotations": []}
         if reply.tool_name:
             message["tool_calls"] = [self._call(reply, seq)]
-        return {
+        body: dict[str, Any] = {
             "id": f"chatcmpl-fake{seq}", "object": "chat.completion", "created": int(time.time()),
-            "model": turn.model, "system_fingerprint": "fp_fake",
+            "model": self.served_model(turn),
             "choices": [{"index": 0, "message": message, "logprobs": None,
                          "finish_reason": "tool_calls" if reply.tool_name else "stop"}],
-            "usage": self._usage(reply),
-        }
+            "usage": self._usage(reply)}
+        if not self.is_xai(turn):
+            body["service_tier"] = "default"
+        body["system_fingerprint"] = "fp_fake"
+        return body
 
     def stream(self, turn: Turn, reply: Reply, seq: int) -> Iterator[bytes]:
-        base = {"id": f"chatcmpl-fake{seq}", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": turn.model, "system_fingerprint": "fp_fake"}
+        base = self._chunk_head(turn, seq)
+        openai = not self.is_xai(turn)
+        count = 0
 
-        def event(choices: list[dict[str, Any]], **extra: Any) -> bytes:
-            return f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n".encode()
+        def event(choices: list[dict[str, Any]], usage: Any = None) -> bytes:
+            nonlocal count
+            count += 1
+            chunk: dict[str, Any] = {**base, "choices": choices}
+            if usage is not None or (turn.include_usage and openai):
+                chunk["usage"] = usage  # OpenAI: null on every chunk but the last
+            if turn.obfuscation and openai:
+                chunk["obfuscation"] = "fake" + "x" * (count % 7)
+            return f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n".encode()
 
-        yield event([{"index": 0, "delta": {"role": "assistant", "content": ""},
-                      "finish_reason": None}])
+        def choice(delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
+            return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+
+        yield event(choice({"role": "assistant",
+                            "content": None if reply.tool_name else "", "refusal": None}))
         for piece in reply.pieces():
-            yield event([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
+            yield event(choice({"content": piece}))
         if reply.tool_name:
             call = self._call(reply, seq)
             args = call["function"]["arguments"]
             half = len(args) // 2
-            yield event([{"index": 0, "finish_reason": None, "delta": {"tool_calls": [
+            yield event(choice({"tool_calls": [
                 {"index": 0, "id": call["id"], "type": "function",
-                 "function": {"name": reply.tool_name, "arguments": args[:half]}}]}}])
-            yield event([{"index": 0, "finish_reason": None, "delta": {"tool_calls": [
-                {"index": 0, "function": {"arguments": args[half:]}}]}}])
-        yield event([{"index": 0, "delta": {},
-                      "finish_reason": "tool_calls" if reply.tool_name else "stop"}])
+                 "function": {"name": reply.tool_name, "arguments": ""}}]}))
+            for part in (args[:half], args[half:]):
+                yield event(choice({"tool_calls": [{"index": 0,
+                                                    "function": {"arguments": part}}]}))
+        yield event(choice({}, "tool_calls" if reply.tool_name else "stop"))
         if turn.include_usage:
             yield event([], usage=self._usage(reply))
         yield b"data: [DONE]\n\n"
@@ -182,9 +264,11 @@ class OpenAIDialect(Dialect):
 
 
 class GeminiDialect(Dialect):
-    """Gemini's Generative Language API (``v1beta``)."""
+    """Gemini's Generative Language API (``v1beta``): SSE streams with ``?alt=sse``, else one
+    JSON array sent element by element."""
 
     name = "gemini"
+    content_type = "application/json; charset=UTF-8"
 
     def turn(self, body: dict[str, Any], path: str, query: dict[str, str]) -> Turn:
         contents = body.get("contents") or []
@@ -204,37 +288,67 @@ class GeminiDialect(Dialect):
             stream=":streamGenerateContent" in path, include_usage=True,
             prompt_tokens=sum(_words(p.get("text", "")) for c in contents
                               for p in c.get("parts", [])),
+            sse=query.get("alt") == "sse",
         )
+
+    def stream_type(self, turn: Turn) -> str:
+        return "text/event-stream" if turn.sse else self.content_type
+
+    def stream_headers(self, turn: Turn) -> dict[str, str]:
+        return {"content-disposition": "attachment"} if turn.sse else {}
+
+    def stream_broken(self, turn: Turn) -> bytes:
+        return self.broken_event if turn.sse else b'\n,\r\n{"broken": '
 
     def _usage(self, reply: Reply) -> dict[str, Any]:
         return {"promptTokenCount": reply.prompt_tokens,
                 "candidatesTokenCount": reply.completion_tokens,
-                "totalTokenCount": reply.prompt_tokens + reply.completion_tokens}
+                "totalTokenCount": reply.prompt_tokens + reply.completion_tokens,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": reply.prompt_tokens}]}
 
     def reply(self, turn: Turn, reply: Reply, seq: int) -> dict[str, Any]:
         parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
+        candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"},
+                                     "finishReason": "STOP", "index": 0}
         if reply.tool_name:
             parts.append({"functionCall": {"name": reply.tool_name, "args": reply.tool_args}})
-        return {"candidates": [{"content": {"parts": parts, "role": "model"},
-                                "finishReason": "STOP", "index": 0}],
-                "usageMetadata": self._usage(reply), "modelVersion": turn.model,
-                "responseId": f"fake-{seq}"}
+            candidate["finishMessage"] = "Model generated function call(s)."
+        return {"candidates": [candidate], "usageMetadata": self._usage(reply),
+                "modelVersion": turn.model, "responseId": f"fake-{seq}"}
 
-    def stream(self, turn: Turn, reply: Reply, seq: int) -> Iterator[bytes]:
+    def chunks(self, turn: Turn, reply: Reply, seq: int) -> Iterator[dict[str, Any]]:
+        """The stream's objects: a text delta each, cumulative usage, the finish on the last."""
         pieces = reply.pieces() or [""]
+        done = 0
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
+            done += _words(piece)
             parts: list[dict[str, Any]] = [{"text": piece}] if piece else []
+            candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
             if last and reply.tool_name:
                 parts.append({"functionCall": {"name": reply.tool_name, "args": reply.tool_args}})
-            candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+                candidate["finishMessage"] = "Model generated function call(s)."
             if last:
                 candidate["finishReason"] = "STOP"
-            usage = self._usage(reply) if last else {"promptTokenCount": reply.prompt_tokens,
-                                                     "totalTokenCount": reply.prompt_tokens}
-            body = {"candidates": [candidate], "usageMetadata": usage,
-                    "modelVersion": turn.model, "responseId": f"fake-{seq}"}
-            yield f"data: {json.dumps(body)}\r\n\r\n".encode()
+            output = reply.completion_tokens if last else done
+            usage = {"promptTokenCount": reply.prompt_tokens, "candidatesTokenCount": output,
+                     "totalTokenCount": reply.prompt_tokens + output,
+                     "promptTokensDetails": [{"modality": "TEXT",
+                                              "tokenCount": reply.prompt_tokens}]}
+            if not output:
+                del usage["candidatesTokenCount"]
+            yield {"candidates": [candidate], "usageMetadata": usage,
+                   "modelVersion": turn.model, "responseId": f"fake-{seq}"}
+
+    def stream(self, turn: Turn, reply: Reply, seq: int) -> Iterator[bytes]:
+        if turn.sse:
+            for chunk in self.chunks(turn, reply, seq):
+                yield f"data: {json.dumps(chunk, separators=(',', ': '))}\r\n\r\n".encode()
+            return
+        # Without alt=sse: one pretty-printed JSON array, sent an element at a time.
+        for i, chunk in enumerate(self.chunks(turn, reply, seq)):
+            yield (b"[" if i == 0 else b"\n,\r\n") + json.dumps(chunk, indent=2).encode()
+        yield b"\n]"
 
     def error(self, status: int, message: str, *, kind: str = "") -> dict[str, Any]:
         statuses = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
@@ -270,21 +384,31 @@ class GeminiDialect(Dialect):
 
 
 class OllamaDialect(Dialect):
-    """Ollama's native ``/api`` (NDJSON streams, on by default)."""
+    """Ollama's native ``/api`` (NDJSON streams, on by default; compact JSON)."""
 
     name = "ollama"
     stream_content_type = "application/x-ndjson"
+    content_type = "application/json; charset=utf-8"
 
     def turn(self, body: dict[str, Any], path: str, query: dict[str, str]) -> Turn:
         # Ollama streams unless told not to, and always reports its counts.
         return _messages_turn(body, stream=body.get("stream", True) is not False,
                               include_usage=True)
 
-    def _final(self, turn: Turn, reply: Reply, content: str) -> dict[str, Any]:
+    def dumps(self, body: Any) -> bytes:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def _line(self, body: dict[str, Any]) -> bytes:
+        return self.dumps(body) + b"\n"
+
+    def _calls(self, reply: Reply) -> list[dict[str, Any]]:
+        return [{"function": {"name": reply.tool_name, "arguments": reply.tool_args}}]
+
+    def _final(self, turn: Turn, reply: Reply, content: str, *,
+               calls: bool) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": content}
-        if reply.tool_name:
-            message["tool_calls"] = [{"function": {"name": reply.tool_name,
-                                                   "arguments": reply.tool_args}}]
+        if calls and reply.tool_name:
+            message["tool_calls"] = self._calls(reply)
         return {"model": turn.model, "created_at": "2026-11-24T00:00:00Z", "message": message,
                 "done_reason": "stop", "done": True, "total_duration": 1_000_000,
                 "load_duration": 100_000, "prompt_eval_count": reply.prompt_tokens,
@@ -292,24 +416,38 @@ class OllamaDialect(Dialect):
                 "eval_duration": 700_000}
 
     def reply(self, turn: Turn, reply: Reply, seq: int) -> dict[str, Any]:
-        return self._final(turn, reply, reply.text)
+        return self._final(turn, reply, reply.text, calls=True)
 
     def stream(self, turn: Turn, reply: Reply, seq: int) -> Iterator[bytes]:
+        def line(message: dict[str, Any]) -> bytes:
+            return self._line({"model": turn.model, "created_at": "2026-11-24T00:00:00Z",
+                               "message": {"role": "assistant", **message}, "done": False})
+
         for piece in reply.pieces():
-            line = {"model": turn.model, "created_at": "2026-11-24T00:00:00Z",
-                    "message": {"role": "assistant", "content": piece}, "done": False}
-            yield (json.dumps(line) + "\n").encode()
-        yield (json.dumps(self._final(turn, reply, "")) + "\n").encode()
+            yield line({"content": piece})
+        if reply.tool_name:  # whole calls on a done:false line, then the metrics line
+            yield line({"content": "", "tool_calls": self._calls(reply)})
+        yield self._line(self._final(turn, reply, "", calls=False))
 
     def error(self, status: int, message: str, *, kind: str = "") -> dict[str, Any]:
         return {"error": message}
 
+    def _details(self) -> dict[str, Any]:
+        return {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
+                "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}
+
     def tags(self, names: list[str]) -> dict[str, Any]:
         return {"models": [
             {"name": n, "model": n, "modified_at": "2026-11-01T00:00:00Z", "size": 2_019_393_189,
-             "digest": f"{i:064x}", "details": {"format": "gguf", "family": "llama",
-                                                 "parameter_size": "3.2B",
-                                                 "quantization_level": "Q4_K_M"}}
+             "digest": f"{i:064x}", "details": self._details()}
+            for i, n in enumerate(names)]}
+
+    def running(self, names: list[str]) -> dict[str, Any]:
+        """``/api/ps``: ``names`` loaded, each with the ``num_ctx`` it runs with."""
+        return {"models": [
+            {"name": n, "model": n, "size": 3_487_607_808, "digest": f"{i:064x}",
+             "details": self._details(), "expires_at": "2026-11-24T00:05:00Z",
+             "size_vram": 3_487_607_808, "context_length": 4096}
             for i, n in enumerate(names)]}
 
     def show(self, name: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ It stays light: nothing of jtd-ai is imported until a fixture is used.
 
 - ``ai_fake``: the global ``AI`` faked for one test (see :mod:`jtd_ai.testing.fake`).
 - ``fake_provider_server``: a :class:`~jtd_ai.testing.server.FakeProviderServer` on loopback,
-  shared by the session; faults injected by a test are cleared after it.
+  shared by the session; each test starts with no recorded requests and no injected faults.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ def _jtd_ai_fake_server() -> Iterator[FakeProviderServer]:
 
 @pytest.fixture
 def fake_provider_server(_jtd_ai_fake_server: FakeProviderServer) -> Iterator[FakeProviderServer]:
-    """The session's fake provider server; this test's faults are cleared after it."""
+    """The session's fake provider server, with no requests recorded and no faults injected
+    by an earlier test; this test's faults are cleared after it."""
+    _jtd_ai_fake_server.clear_faults()
+    _jtd_ai_fake_server.requests.clear()
     yield _jtd_ai_fake_server
     _jtd_ai_fake_server.clear_faults()

@@ -10,16 +10,22 @@ Tests, benchmarks and the offline demo point real drivers (or the official SDKs)
 
 or from a shell: ``python -m jtd_ai.testing.server --port 8787``.
 
-Routes: ``/v1/chat/completions``, ``/v1/models``, ``/v1/language-models`` (OpenAI, xAI);
-``/v1beta/models``, ``/v1beta/models/{m}:generateContent``, ``:streamGenerateContent``,
-``:countTokens`` (Gemini); ``/api/chat``, ``/api/tags``, ``/api/show``, ``/api/version`` (Ollama).
-Replies follow the rule in :mod:`jtd_ai.testing.dialects`. Faults come from :meth:`inject` or
-an ``x-fake-fault`` request header (``status=429;retry_after=2``, ``delay=0.5``,
-``reset_after=2``, ``reset_after_bytes=40``, ``stall_after=2``, ``interval=0.1``,
-``malformed=1``, ``hang=1``, ``kind=insufficient_quota``, ``message=...``).
+Routes: ``/v1/chat/completions``, ``/v1/models``, ``/v1/models/{m}``, ``/v1/language-models``
+(OpenAI, xAI); ``/v1beta/models``, ``/v1beta/models/{m}``, ``:generateContent``,
+``:streamGenerateContent`` (SSE with ``?alt=sse``, else a JSON array), ``:countTokens``
+(Gemini; key in ``x-goog-api-key`` or ``?key=``; the same under ``/v1`` for a request with
+such a key and no ``Authorization``); ``/api/chat``, ``/api/tags``, ``/api/show``,
+``/api/ps``, ``/api/version`` (Ollama). Replies follow the rule in
+:mod:`jtd_ai.testing.dialects`. Faults come from :meth:`FakeProviderServer.inject` or an
+``x-fake-fault`` request header (``status=429;retry_after=2``, ``delay=0.5``, ``reset_after=2``,
+``reset_after_bytes=40``, ``stall_after=2``, ``interval=0.1``, ``malformed=1``, ``hang=1``,
+``kind=insufficient_quota``, ``message=...``, ``header.retry-after-ms=250``).
 
-It is an asyncio server with a minimal HTTP/1.1 reader (keep-alive, Content-Length bodies,
-chunked streamed replies), so it is never the bottleneck of a benchmark.
+:attr:`FakeProviderServer.requests` records what arrived, keys masked (:class:`RecordedRequest`).
+
+It runs on :mod:`aiohttp.web` (keep-alive, chunked request bodies, ``Expect: 100-continue``,
+HTTP/1.0 clients), from a background thread (:meth:`~FakeProviderServer.start`) or in the
+caller's event loop (:meth:`~FakeProviderServer.start_async`).
 """
 
 from __future__ import annotations
@@ -31,10 +37,9 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterator
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
+from aiohttp import web
 from attrs import define, field
 
 from jtd_ai.testing.dialects import (
@@ -47,7 +52,7 @@ from jtd_ai.testing.dialects import (
     plan,
 )
 
-__all__ = ["FakeProviderServer", "Fault", "RecordedRequest"]
+__all__ = ["REDACTED", "FakeProviderServer", "Fault", "RecordedRequest"]
 
 MODELS = {
     "openai": ["gpt-4o-mini", "gpt-4o", "gpt-5-mini"],
@@ -55,6 +60,16 @@ MODELS = {
     "gemini": ["gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.0-flash", "text-embedding-004"],
     "ollama": ["llama3.2:latest", "qwen3:8b"],
 }
+#: The Ollama models ``/api/ps`` reports as loaded.
+RUNNING = ["llama3.2:latest"]
+
+#: What a recorded secret reads instead of its value.
+REDACTED = "[REDACTED]"
+#: Headers that carry an API key, in the order a key is looked for.
+_KEY_HEADERS = ("authorization", "x-goog-api-key", "api-key", "x-api-key")
+_SECRET_HEADERS = frozenset({*_KEY_HEADERS, "proxy-authorization"})
+_SECRET_PARAMS = frozenset({"key"})
+_MAX_BODY = 64 * 1024 * 1024
 
 
 @define
@@ -104,7 +119,10 @@ class Fault:
 
     @classmethod
     def from_header(cls, value: str) -> Fault:
+        """A fault from an ``x-fake-fault`` header: ``key=value`` pairs split by ``;``
+        (``header.NAME=value`` adds a reply header)."""
         values: dict[str, Any] = {}
+        headers: dict[str, str] = {}
         for part in value.split(";"):
             key, _, raw = part.strip().partition("=")
             if key in ("status", "reset_after", "stall_after", "reset_after_bytes"):
@@ -115,7 +133,9 @@ class Fault:
                 values[key] = raw not in ("0", "false", "")
             elif key in ("retry_after", "kind", "message"):
                 values[key] = raw
-        return cls(**values)
+            elif key.startswith("header."):
+                headers[key.removeprefix("header.")] = raw
+        return cls(**values, headers=headers)
 
     def matches(self, path: str, body: bytes) -> bool:
         """Whether this fault applies to a request for ``path`` with ``body``."""
@@ -125,27 +145,76 @@ class Fault:
 
 @define
 class RecordedRequest:
+    """One request as the server received it, its secrets masked.
+
+    Header names are lower-case. The ``authorization``, ``proxy-authorization``,
+    ``x-goog-api-key``, ``api-key`` and ``x-api-key`` headers and the ``key`` query parameter
+    read :data:`REDACTED` (an auth scheme stays: ``"Bearer [REDACTED]"``).
+    """
+
     method: str
     path: str
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    #: Whether the key sent was the server's ``api_key``; None when the server has none.
+    authorized: bool | None = None
+    #: Where the key was found: a header name, ``"key"`` for the query parameter, or None.
+    key_source: str | None = None
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
 
 
+def _sent_key(headers: dict[str, str], query: dict[str, str]) -> tuple[str | None, str | None]:
+    """The API key a request carries, and where (header name or ``key``)."""
+    for name in _KEY_HEADERS:
+        value = headers.get(name)
+        if value is not None:
+            if name == "authorization":
+                scheme, _, token = value.partition(" ")
+                value = token.strip() if scheme.lower() == "bearer" else value
+            return value, name
+    if "key" in query:
+        return query["key"], "key"
+    return None, None
+
+
+def _google_key(headers: dict[str, str], query: dict[str, str]) -> bool:
+    """Whether a request carries a Gemini key (and no bearer token): google-genai calls
+    ``/v1/models/...`` by default, which is then Gemini's, not OpenAI's."""
+    return "authorization" not in headers and ("x-goog-api-key" in headers or "key" in query)
+
+
+def _mask_header(name: str, value: str) -> str:
+    if name.endswith("authorization"):
+        scheme, space, rest = value.partition(" ")
+        if space and rest:
+            return f"{scheme} {REDACTED}"
+    return REDACTED
+
+
 @define
 class _Answer:
     status: int
-    body: Any = None
+    payload: bytes = b""
     headers: dict[str, str] = field(factory=dict)
     stream: Iterator[bytes] | None = None
     content_type: str = "application/json"
+    #: What a ``malformed`` fault puts in place of the stream's second event.
+    broken: bytes = b'data: {"broken": \n\n'
+
+
+def _plain(dialect: Dialect | None, status: int, body: Any,
+           headers: dict[str, str] | None = None) -> _Answer:
+    if dialect is None:
+        return _Answer(status, json.dumps(body).encode(), headers or {})
+    return _Answer(status, dialect.dumps(body), headers or {}, content_type=dialect.content_type)
 
 
 class FakeProviderServer:
-    """Start with ``with FakeProviderServer() as server:`` or :meth:`start`/:meth:`stop`."""
+    """Start with ``with FakeProviderServer() as server:`` (a background thread), or
+    ``async with`` / :meth:`start_async` in a running event loop."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  api_key: str | None = None, gemini_page_size: int = 2) -> None:
@@ -158,9 +227,9 @@ class FakeProviderServer:
         self._lock = threading.Lock()
         self._seq = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -174,9 +243,30 @@ class FakeProviderServer:
         return self.url + suffix.get(provider, "/v1")
 
     async def start_async(self) -> None:
-        self._server = await asyncio.start_server(self._connection, self.host, self.port,
-                                                  limit=16 * 1024 * 1024)
-        self.port = self._server.sockets[0].getsockname()[1]
+        """Listen from the running event loop (``port=0`` picks a free port)."""
+        self._closing = asyncio.Event()
+        app = web.Application(client_max_size=_MAX_BODY)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # handler_cancellation: a client hanging up ends a stalled reply's wait.
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
+                               shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+
+    async def stop_async(self) -> None:
+        """Stop listening and close every connection, stalled ones included."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        if self._closing is not None:
+            self._closing.set()
+        await runner.cleanup()
 
     def start(self) -> FakeProviderServer:
         """Serve from a background thread with its own event loop."""
@@ -185,37 +275,39 @@ class FakeProviderServer:
 
         def run() -> None:
             loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
             self._loop = loop
             try:
                 loop.run_until_complete(self.start_async())
             except BaseException as exc:  # pragma: no cover - e.g. port in use
                 failure.append(exc)
                 ready.set()
+                loop.close()
                 return
             ready.set()
             loop.run_forever()
+            leftovers = asyncio.all_tasks(loop)
+            for task in leftovers:
+                task.cancel()
+            if leftovers:
+                loop.run_until_complete(asyncio.wait(leftovers, timeout=5))
             loop.close()
 
         self._thread = threading.Thread(target=run, name="jtd-ai-fake-server", daemon=True)
         self._thread.start()
-        ready.wait(10)
+        if not ready.wait(10):  # pragma: no cover
+            raise RuntimeError("the fake provider server did not start within 10 s")
         if failure:
+            self._loop = None
             raise failure[0]
         return self
 
     def stop(self) -> None:
+        """Stop a server started with :meth:`start`."""
         loop = self._loop
         if loop is None:
             return
-
-        async def shutdown() -> None:
-            if self._server is not None:
-                self._server.close()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.sleep(0)
-
-        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(self.stop_async(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(10)
@@ -226,6 +318,13 @@ class FakeProviderServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    async def __aenter__(self) -> FakeProviderServer:
+        await self.start_async()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop_async()
 
     # -- faults ----------------------------------------------------------------------------
 
@@ -253,108 +352,129 @@ class FakeProviderServer:
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader,
-                          writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    if line:
-                        name, _, value = line.partition(":")
-                        headers[name.strip().lower()] = value.strip()
-                length = int(headers.get("content-length", "0") or 0)
-                body = await reader.readexactly(length) if length else b""
-                keep = await self._respond(reader, writer, method, target, headers, body)
-                if not keep or headers.get("connection", "").lower() == "close":
-                    return
-        except (ConnectionError, asyncio.CancelledError):
-            return
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
-            with contextlib.suppress(Exception):
-                writer.close()
+    def _record(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
+                body: bytes) -> None:
+        key, source = _sent_key(headers, query)
+        self.requests.append(RecordedRequest(
+            method, path,
+            {k: REDACTED if k in _SECRET_PARAMS else v for k, v in query.items()},
+            {k: _mask_header(k, v) if k in _SECRET_HEADERS else v for k, v in headers.items()},
+            body,
+            authorized=None if self.api_key is None else key == self.api_key,
+            key_source=source,
+        ))
 
-    async def _respond(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                       method: str, target: str, headers: dict[str, str], body: bytes) -> bool:
-        parts = urlsplit(target)
-        query = dict(parse_qsl(parts.query))
-        self.requests.append(RecordedRequest(method, parts.path, query, headers, body))
-        fault = self._take_fault(parts.path, headers.get("x-fake-fault"), body)
-        if fault is not None and fault.delay:
-            await asyncio.sleep(fault.delay)
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        path = request.path
+        query = dict(request.query)
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        self._record(request.method, path, query, headers, body)
         try:
-            answer = self._route(method, parts.path, query, headers, body, fault)
-        except (ValueError, KeyError) as exc:
-            answer = _Answer(400, {"error": f"fake server could not read the request: {exc}"})
+            fault = self._take_fault(path, headers.get("x-fake-fault"), body)
+        except (ValueError, TypeError) as exc:
+            return _response(_plain(None, 400, {"error": f"bad x-fake-fault header: {exc}"}))
+        if fault is not None and fault.delay and not await self._pause(fault.delay):
+            return self._drop(request)
+        try:
+            answer = self._route(request.method, path, query, headers, body, fault)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            answer = _plain(None, 400, {"error": f"fake server could not read the request: "
+                                                 f"{exc!r}"})
         if fault is not None and fault.reset_after == 0:
-            writer.transport.abort()
-            return False
-        head = [f"HTTP/1.1 {answer.status} {HTTPStatus(answer.status).phrase}",
-                f"content-type: {answer.content_type}"]
-        head += [f"{k}: {v}" for k, v in answer.headers.items()]
+            return self._drop(request)
+        try:
+            if answer.stream is None:
+                return await self._send_plain(request, answer, fault)
+            return await self._send_stream(request, answer, fault)
+        except ConnectionError:  # the client went away
+            return self._drop(request)
+
+    def _head(self, answer: _Answer, fault: Fault | None) -> web.StreamResponse:
+        response = web.StreamResponse(status=answer.status)
+        response.headers["Content-Type"] = answer.content_type
+        response.headers.update(answer.headers)
         if fault is not None:
-            head += [f"{k}: {v}" for k, v in fault.headers.items()]
+            response.headers.update(fault.headers)
+        return response
+
+    async def _send_plain(self, request: web.Request, answer: _Answer,
+                          fault: Fault | None) -> web.StreamResponse:
+        payload = b"{not json" if fault is not None and fault.malformed else answer.payload
+        response = self._head(answer, fault)
+        response.content_length = len(payload)
+        await response.prepare(request)
+        if fault is not None and fault.stall_after is not None:
+            await response.write(b"")  # the head alone
+            await self._silence()
+            return self._drop(request)
         cut = fault.reset_after_bytes if fault is not None else None
-        if answer.stream is None:
-            payload = b"{not json" if fault is not None and fault.malformed else (
-                json.dumps(answer.body).encode())
-            head.append(f"content-length: {len(payload)}")
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
-            if fault is not None and fault.stall_after is not None:
-                await writer.drain()
-                await _silence(reader)
-                return False
-            if cut is not None and cut < len(payload):
-                writer.write(payload[:cut])
-                await writer.drain()
-                writer.transport.abort()
-                return False
-            writer.write(payload)
-            await writer.drain()
-            return True
-        head.append("transfer-encoding: chunked")
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        if cut is not None and cut < len(payload):
+            await response.write(payload[:cut])
+            return self._drop(request)
+        if request.method != "HEAD":
+            await response.write(payload)
+        await response.write_eof()
+        return response
+
+    async def _send_stream(self, request: web.Request, answer: _Answer,
+                           fault: Fault | None) -> web.StreamResponse:
+        assert answer.stream is not None
+        response = self._head(answer, fault)
+        await response.prepare(request)
+        await response.write(b"")  # a streaming server sends its head at once
         sent = 0
         for i, event in enumerate(answer.stream):
-            if fault is not None and fault.reset_after is not None and i >= fault.reset_after:
-                await writer.drain()
-                writer.transport.abort()
-                return False
-            if fault is not None and fault.stall_after is not None and i >= fault.stall_after:
-                await writer.drain()
-                await _silence(reader)
-                return False
-            if fault is not None and fault.interval and i:
-                await asyncio.sleep(fault.interval)
-            if fault is not None and fault.malformed and i == 1:
-                event = b"data: {\"broken\": \n\n"
-            if cut is not None and sent + len(event) > cut:
-                piece = event[:cut - sent]
-                if piece:
-                    writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-                await writer.drain()
-                writer.transport.abort()
-                return False
+            if fault is not None:
+                if fault.reset_after is not None and i >= fault.reset_after:
+                    return self._drop(request)
+                if fault.stall_after is not None and i >= fault.stall_after:
+                    await self._silence()
+                    return self._drop(request)
+                if fault.interval and i and not await self._pause(fault.interval):
+                    return self._drop(request)
+                if fault.malformed and i == 1:
+                    event = answer.broken
+                cut = fault.reset_after_bytes
+                if cut is not None and sent + len(event) > cut:
+                    if cut > sent:
+                        await response.write(event[:cut - sent])
+                    return self._drop(request)
             sent += len(event)
-            writer.write(b"%x\r\n%s\r\n" % (len(event), event))
-            await writer.drain()
+            await response.write(event)
         if fault is not None and fault.hang:
-            await writer.drain()
-            await _silence(reader)
-            return False
-        writer.write(b"0\r\n\r\n")
-        await writer.drain()
-        return True
+            await self._silence()
+            return self._drop(request)
+        await response.write_eof()
+        return response
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds``; False if the server began stopping meanwhile."""
+        assert self._closing is not None
+        try:
+            await asyncio.wait_for(self._closing.wait(), seconds)
+        except TimeoutError:
+            return True
+        return False
+
+    async def _silence(self) -> None:
+        """Send nothing until the server stops; the client hanging up cancels the wait."""
+        assert self._closing is not None
+        await self._closing.wait()
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.StreamResponse:
+        """Close the connection without ending the reply. What was written still goes out
+        first; aiohttp's attempt to finish the reply then meets a closed transport."""
+        transport = request.transport
+        if transport is not None:
+            if transport.get_write_buffer_size():
+                transport.close()
+            else:
+                transport.abort()
+        response = web.Response()
+        response.force_close()
+        return response
 
     def _next_seq(self) -> int:
         with self._lock:
@@ -365,37 +485,39 @@ class FakeProviderServer:
                body: bytes, fault: Fault | None) -> _Answer:
         if path.startswith("/api/"):
             return self._ollama(method, path, headers, body, fault)
-        if path.startswith("/v1beta/"):
+        if path.startswith("/v1beta/") or (path.startswith("/v1/") and _google_key(headers, query)):
             return self._gemini(method, path, query, headers, body, fault)
         if path.startswith("/v1/"):
             return self._openai(method, path, headers, body, fault)
-        return _Answer(404, {"error": f"no route for {method} {path}"})
+        return _plain(None, 404, {"error": f"no route for {method} {path}"})
 
     def _fault_answer(self, dialect: Dialect, fault: Fault | None) -> _Answer | None:
         if fault is None or fault.status is None:
             return None
         headers = {"retry-after": fault.retry_after} if fault.retry_after else {}
         message = fault.message or f"fake fault: HTTP {fault.status}"
-        return _Answer(fault.status, dialect.error(fault.status, message, kind=fault.kind),
-                       headers)
+        return _plain(dialect, fault.status, dialect.error(fault.status, message,
+                                                           kind=fault.kind), headers)
 
     def _chat(self, dialect: Dialect, turn: Turn, headers: dict[str, str]) -> _Answer:
         seq = self._next_seq()
         if "missing" in turn.model:
-            return _Answer(404, dialect.error(404, f"The model `{turn.model}` does not exist"),
-                           headers)
+            return _plain(dialect, 404,
+                          dialect.error(404, f"The model `{turn.model}` does not exist"), headers)
         reply = plan(turn)
         if turn.stream:
-            return _Answer(200, headers=headers, stream=dialect.stream(turn, reply, seq),
-                           content_type=dialect.stream_content_type)
-        return _Answer(200, dialect.reply(turn, reply, seq), headers)
+            return _Answer(200, headers={**headers, **dialect.stream_headers(turn)},
+                           stream=dialect.stream(turn, reply, seq),
+                           content_type=dialect.stream_type(turn),
+                           broken=dialect.stream_broken(turn))
+        return _plain(dialect, 200, dialect.reply(turn, reply, seq), headers)
 
     def _openai(self, method: str, path: str, headers: dict[str, str], body: bytes,
                 fault: Fault | None) -> _Answer:
         dialect = DIALECTS["openai"]
         assert isinstance(dialect, OpenAIDialect)
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
-            return _Answer(401, dialect.error(401, "Incorrect API key provided."))
+            return _plain(dialect, 401, dialect.error(401, "Incorrect API key provided."))
         failed = self._fault_answer(dialect, fault)
         if failed is not None:
             return failed
@@ -409,37 +531,51 @@ class FakeProviderServer:
         if method == "POST" and path == "/v1/chat/completions":
             return self._chat(dialect, dialect.turn(json.loads(body), path, {}), seq_headers)
         if method == "GET" and path == "/v1/models":
-            return _Answer(200, dialect.models(MODELS["openai"]), seq_headers)
+            return _plain(dialect, 200, dialect.models(MODELS["openai"]), seq_headers)
+        if method == "GET" and path.startswith("/v1/models/"):
+            name = path.removeprefix("/v1/models/")
+            if name not in MODELS["openai"] + MODELS["xai"]:
+                return _plain(dialect, 404, dialect.error(
+                    404, f"The model '{name}' does not exist"), seq_headers)
+            return _plain(dialect, 200, dialect.models([name])["data"][0], seq_headers)
         if method == "GET" and path == "/v1/language-models":
-            return _Answer(200, {"models": [
+            return _plain(dialect, 200, {"models": [
                 {"id": m, "object": "model", "owned_by": "xai", "created": 1_750_000_000,
                  "input_modalities": ["text"], "output_modalities": ["text"],
                  "prompt_text_token_price": 30_000, "cached_prompt_text_token_price": 7_500,
                  "completion_text_token_price": 150_000, "aliases": []}
                 for m in MODELS["xai"]]})
-        return _Answer(404, dialect.error(404, f"no route {method} {path}"))
+        return _plain(dialect, 404, dialect.error(404, f"no route {method} {path}"))
 
     def _gemini(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
                 body: bytes, fault: Fault | None) -> _Answer:
         dialect = DIALECTS["gemini"]
         assert isinstance(dialect, GeminiDialect)
-        if self.api_key is not None and headers.get("x-goog-api-key") != self.api_key:
-            return _Answer(400, dialect.error(400, "API key not valid. Please pass a valid "
-                                              "API key.", kind="API_KEY_INVALID"))
+        sent = headers.get("x-goog-api-key", query.get("key"))
+        if self.api_key is not None and sent != self.api_key:
+            return _plain(dialect, 400, dialect.error(
+                400, "API key not valid. Please pass a valid API key.", kind="API_KEY_INVALID"))
         failed = self._fault_answer(dialect, fault)
         if failed is not None:
             return failed
-        if method == "GET" and path == "/v1beta/models":
+        version, _, rest = path.removeprefix("/").partition("/")
+        if method == "GET" and rest == "models":
             token = query.get("pageToken", "page-0")
             page = int(token.rsplit("-", 1)[-1]) if token.startswith("page-") else 0
             size = int(query.get("pageSize", self.gemini_page_size))
-            return _Answer(200, dialect.models(MODELS["gemini"], page, size))
+            return _plain(dialect, 200, dialect.models(MODELS["gemini"], page, size))
+        if method == "GET" and rest.startswith("models/") and ":" not in rest:
+            name = rest.removeprefix("models/")
+            if name not in MODELS["gemini"]:
+                return _plain(dialect, 404, dialect.error(
+                    404, f"models/{name} is not found for API version {version}"))
+            return _plain(dialect, 200, dialect.models([name], 0, 1)["models"][0])
         if method == "POST" and path.endswith(":countTokens"):
             turn = dialect.turn(json.loads(body), path, query)
-            return _Answer(200, {"totalTokens": turn.prompt_tokens})
+            return _plain(dialect, 200, {"totalTokens": turn.prompt_tokens})
         if method == "POST" and path.endswith((":generateContent", ":streamGenerateContent")):
             return self._chat(dialect, dialect.turn(json.loads(body), path, query), {})
-        return _Answer(404, dialect.error(404, f"no route {method} {path}"))
+        return _plain(dialect, 404, dialect.error(404, f"no route {method} {path}"))
 
     def _ollama(self, method: str, path: str, headers: dict[str, str], body: bytes,
                 fault: Fault | None) -> _Answer:
@@ -449,33 +585,36 @@ class FakeProviderServer:
         # wrong one. So a key is checked only when the request carries one.
         sent = headers.get("authorization")
         if self.api_key is not None and sent is not None and sent != f"Bearer {self.api_key}":
-            return _Answer(401, dialect.error(401, "unauthorized"))
+            return _plain(dialect, 401, dialect.error(401, "unauthorized"))
         failed = self._fault_answer(dialect, fault)
         if failed is not None:
             return failed
-        if method == "GET" and path == "/api/version":
-            return _Answer(200, {"version": "0.12.0"})
-        if method == "GET" and path == "/api/tags":
-            return _Answer(200, dialect.tags(MODELS["ollama"]))
+        reading = method in ("GET", "HEAD")
+        if reading and path == "/api/version":
+            return _plain(dialect, 200, {"version": "0.12.0"})
+        if reading and path == "/api/tags":
+            return _plain(dialect, 200, dialect.tags(MODELS["ollama"]))
+        if reading and path == "/api/ps":
+            return _plain(dialect, 200, dialect.running(RUNNING))
         if method == "POST" and path == "/api/show":
-            name = json.loads(body).get("model") or json.loads(body).get("name", "")
+            request = json.loads(body)
+            name = request.get("model") or request.get("name", "")
             if "missing" in name:
-                return _Answer(404, dialect.error(404, f"model '{name}' not found"))
-            return _Answer(200, dialect.show(name))
+                return _plain(dialect, 404, dialect.error(404, f"model '{name}' not found"))
+            return _plain(dialect, 200, dialect.show(name))
         if method == "POST" and path == "/api/chat":
             turn = dialect.turn(json.loads(body), path, {})
             if "missing" in turn.model:
-                return _Answer(404, dialect.error(404, f"model '{turn.model}' not found, try "
-                                                  f"pulling it first"))
+                return _plain(dialect, 404, dialect.error(
+                    404, f"model '{turn.model}' not found, try pulling it first"))
             return self._chat(dialect, turn, {})
-        return _Answer(404, dialect.error(404, f"no route {method} {path}"))
+        return _plain(dialect, 404, dialect.error(404, f"no route {method} {path}"))
 
 
-async def _silence(reader: asyncio.StreamReader) -> None:
-    """Send nothing more until the client hangs up (a stall): the connection stays open."""
-    with contextlib.suppress(ConnectionError):
-        while await reader.read(65536):
-            pass
+def _response(answer: _Answer) -> web.Response:
+    response = web.Response(status=answer.status, body=answer.payload, headers=answer.headers)
+    response.headers["Content-Type"] = answer.content_type
+    return response
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -487,11 +626,11 @@ def main(argv: list[str] | None = None) -> None:
     server = FakeProviderServer(args.host, args.port, api_key=args.api_key)
 
     async def serve() -> None:
-        await server.start_async()
-        print(f"fake provider server on {server.url} "  # noqa: T201
-              f"(OpenAI {server.base_url('openai')}, Gemini {server.base_url('gemini')}, "
-              f"Ollama {server.base_url('ollama')})", flush=True)
-        await asyncio.Event().wait()
+        async with server:
+            print(f"fake provider server on {server.url} "  # noqa: T201
+                  f"(OpenAI {server.base_url('openai')}, Gemini {server.base_url('gemini')}, "
+                  f"Ollama {server.base_url('ollama')})", flush=True)
+            await asyncio.Event().wait()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
