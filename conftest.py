@@ -43,7 +43,8 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory,
     for name in ("HOME", "USERPROFILE", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "LOCALAPPDATA",
                  "APPDATA"):
         monkeypatch.setenv(name, str(home))
-    for name in ("JTD_AI_HOME", "JTD_AI_CONFIG", "JTD_AI_DEFAULT_PROVIDER"):
+    for name in ("JTD_AI_HOME", "JTD_AI_CONFIG", "JTD_AI_DEFAULT_PROVIDER",
+                 "JTD_AI_HTTP_BACKEND"):
         monkeypatch.delenv(name, raising=False)
 
 

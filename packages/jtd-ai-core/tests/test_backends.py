@@ -301,6 +301,20 @@ def test_http_backend_httpx_is_honoured() -> None:
     assert isinstance(driver.transport.async_backend, HttpxAsync)
 
 
+def test_the_environment_can_move_every_provider_onto_httpx(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JTD_AI_HTTP_BACKEND", "httpx")
+    driver = driver_for()
+    driver._http_transport = None
+    assert isinstance(driver.transport.async_backend, HttpxAsync)
+    mine = driver_for(http_backend="auto")  # a provider's own setting wins
+    mine._http_transport = None
+    assert isinstance(mine.transport.async_backend, AiohttpAsync)
+    monkeypatch.setenv("JTD_AI_HTTP_BACKEND", "curl")
+    with pytest.raises(ConfigurationError, match="JTD_AI_HTTP_BACKEND"):
+        driver_for().transport  # noqa: B018
+
+
 def test_an_unknown_http_backend_is_a_configuration_error() -> None:
     driver = driver_for(http_backend="curl")
     with pytest.raises(ConfigurationError, match="http_backend"):

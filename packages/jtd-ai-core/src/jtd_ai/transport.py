@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -94,11 +95,14 @@ class Transport:
         self._sync: SyncBackend | None = None
         self._async: AsyncBackend | None = None
         self._lock = threading.Lock()
-        backend = config.option("http_backend", "auto")
+        # JTD_AI_HTTP_BACKEND=httpx moves every provider's async calls onto httpx at once (a
+        # test suite mocking with respx); a provider's own setting wins.
+        backend = config.option("http_backend",
+                                os.environ.get("JTD_AI_HTTP_BACKEND") or "auto")
         if backend not in BACKENDS:
             raise ConfigurationError(
-                f"providers.{config.name}.http_backend must be one of {', '.join(BACKENDS)}, "
-                f"not {backend!r}")
+                f"providers.{config.name}.http_backend (or JTD_AI_HTTP_BACKEND) must be one of "
+                f"{', '.join(BACKENDS)}, not {backend!r}")
         self._backend_choice: str = backend
         self.network = Network(config)
         base, user, password = split_credentials(config.base_url or "")
