@@ -13,8 +13,10 @@ from typing import Any
 __all__ = ["describe"]
 
 #: Distributions whose versions a reader needs to reproduce the numbers.
-PACKAGES = ("jtd-ai-core", "jtd-ai-openai", "httptools", "httpx", "httpcore", "h11", "anyio",
-            "aiohttp", "uvloop", "openai", "litellm", "pyinstrument")
+#: (jtd-ai runs on httpx and aiohttp; the openai SDK on httpx2, or aiohttp with its extra.)
+PACKAGES = ("jtd-ai-core", "jtd-ai-openai", "httpx", "httpcore", "h11", "anyio", "aiohttp",
+            "yarl", "multidict", "uvloop", "openai", "httpx2", "httpcore2", "litellm",
+            "pyinstrument")
 
 
 def _proc_value(path: str, key: str) -> str | None:

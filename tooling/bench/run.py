@@ -12,12 +12,20 @@ client, each in a fresh process, the client order rotated every round so drift a
 hit all alike; the table shows medians over rounds and ratios measured in this same run.
 Clients that are not installed are reported as such; a client that fails or gets a wrong
 reply makes the run exit 1 (targets missed do not: benchmarks are not tests).
+
+jtd-ai runs on httpx (sync calls, streams) and aiohttp (async calls, ``send_batch``), the
+same libraries as the bare baselines it is compared with (clients/__init__.py lists every
+client). ``--write-docs`` also profiles jtd-ai's sequential, stream and batch scenarios once
+after the rounds (profile_summary.py: where the per-call time goes) and writes the whole of
+docs/performance.md from the run (docs_page.py), keeping only the hand-written notes between
+its ``notes`` markers.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import selectors
@@ -34,7 +42,8 @@ from typing import Any
 
 from clients import CLIENTS, SCENARIOS, ClientInfo, by_name
 from machine import describe
-from report import FIELDS, summarize, text_report
+from profile_summary import text as profile_text
+from report import FIELDS, summarize, targets, text_report
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parents[1]
@@ -265,7 +274,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path,
                         help="JSON results (default results/latest.json, quick: quick.json)")
     parser.add_argument("--write-docs", action="store_true",
-                        help="regenerate docs/performance.md and docs/performance.svg")
+                        help="then profile jtd-ai once per scenario and rewrite "
+                             "docs/performance.md and docs/performance.svg")
     parser.add_argument("--from", dest="source", type=Path, metavar="JSON",
                         help="report a saved run instead of running")
     parser.add_argument("--profile", choices=["sequential", "stream", "batch"],
@@ -282,19 +292,48 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return replace(settings, rounds=args.rounds) if args.rounds else settings
 
 
+def profile_once(client: ClientInfo, scenario: str, base_url: str,
+                 settings: Settings) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """One profiled run of ``scenario``: (the report files' path stem, the scenario's
+    result, where the time went as profile_summary.py counts it)."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"profile-{client.name}-{scenario}"
+    result = run_client(client, scenario, base_url, settings, ["--profile", str(path)])
+    areas: dict[str, Any] = json.loads(Path(f"{path}.json").read_text())
+    return path, result, areas
+
+
 def profile(args: argparse.Namespace, settings: Settings) -> int:
     chosen, _ = pick_clients(args.clients or "jtd-ai")
     client = chosen[0]
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"profile-{client.name}-{args.profile}"
     server_cpu, client_cpus = pin_cores(not args.no_pin)
     with fake_server(server_cpu, client_cpus, not args.no_uvloop) as server:
-        result = run_client(client, args.profile, server.base_url, settings,
-                            ["--profile", str(path)])
+        path, result, areas = profile_once(client, args.profile, server.base_url, settings)
     print(Path(f"{path}.txt").read_text())
-    print(f"{client.name} {args.profile}: {short(args.profile, result)}")
-    print(f"profile: {path}.html and {path}.txt")
+    print(profile_text(areas))
+    print(f"\n{client.name} {args.profile}: {short(args.profile, result)}")
+    print(f"profile: {path}.html, {path}.txt and {path}.json")
     return 0
+
+
+def docs_profiles(run: Run) -> dict[str, Any]:
+    """For the docs page: jtd-ai's sequential and batch scenarios (and the stream) once
+    more each, under the profiler, after the measured rounds."""
+    found: dict[str, Any] = {}
+    subject = next((c for c in run.clients if c.name == "jtd-ai"), None)
+    if subject is None or importlib.util.find_spec("pyinstrument") is None:
+        return found
+    for scenario in ("sequential", "stream", "batch"):
+        if scenario not in run.scenarios:
+            continue
+        try:
+            _, _, found[scenario] = profile_once(subject, scenario, run.server.base_url,
+                                                 run.settings)
+        except RunFailed as failure:
+            run.say(f"profile of jtd-ai {scenario} FAILED\n{failure}")
+        else:
+            run.say(f"profiled jtd-ai {scenario}")
+    return found
 
 
 def write_outputs(summary: dict[str, Any], out: Path, docs: bool) -> None:
@@ -318,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from(args)
     if args.source:
         saved = json.loads(args.source.read_text())
+        saved["targets"] = targets(saved["clients"])  # today's targets, from its medians
         print(text_report(saved))
         if args.write_docs:
             write_outputs(saved, args.source, docs=True)
@@ -342,6 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 + (f"; not installed: {', '.join(c.name for c in skipped)}" if skipped else ""))
         run.warm_up()
         run.all_rounds()
+        profiles = docs_profiles(run) if args.write_docs else {}
     summary: dict[str, Any] = {
         "schema": 1,
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -351,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "settings": asdict(settings), "scenarios": scenarios, "machine": machine,
         "server": {"loop": server.loop, "cpu": server.cpu, "client_cpus": server.client_cpus},
         **summarize(client_rows(chosen, skipped, run), run.samples, run.server_cpu),
+        "profiles": profiles,
     }
     print(text_report(summary))
     out = args.out or RESULTS / ("quick.json" if settings.quick else "latest.json")

@@ -28,7 +28,7 @@ class ClientInfo:
     needs: tuple[str, ...]
     distributions: tuple[str, ...]
     scenarios: tuple[str, ...] = SCENARIOS
-    #: Shown but never compared against a target (a variant of another row).
+    #: What the row is for, shown beside it in the tables.
     note: str = ""
 
     def missing(self) -> list[str]:
@@ -48,8 +48,13 @@ CLIENTS: tuple[ClientInfo, ...] = (
                "import jtd_ai; jtd_ai.AI.drivers()", ("jtd_ai", "jtd_ai_openai"),
                ("jtd-ai-core", "jtd-ai-openai"), ("sequential", "stream", "batch"),
                note="what the usage ledger costs: compare with the jtd-ai row"),
-    ClientInfo("openai", "official openai SDK", "clients.openai_sdk", "import openai",
-               ("openai",), ("openai",)),
+    ClientInfo("openai", "official openai SDK (default HTTP client)", "clients.openai_sdk",
+               "import openai", ("openai",), ("openai",)),
+    ClientInfo("openai-aiohttp", "official openai SDK on aiohttp (DefaultAioHttpClient)",
+               "clients.openai_aiohttp",
+               "from openai import AsyncOpenAI, DefaultAioHttpClient",
+               ("openai", "aiohttp"), ("openai", "aiohttp"), ("import", "batch"),
+               note="the SDK's fastest async setup (openai[aiohttp]); async only"),
     ClientInfo("litellm", "litellm", "clients.litellm_client", "import litellm",
                ("litellm",), ("litellm",)),
 )

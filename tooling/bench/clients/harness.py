@@ -215,8 +215,8 @@ def parse(argv: Sequence[str] | None, name: str) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--samples", type=int, default=1, help="import: fresh processes")
     parser.add_argument("--profile", metavar="PATH",
-                        help="profile the measured part with pyinstrument, write PATH.html "
-                             "and PATH.txt")
+                        help="profile the measured part with pyinstrument, write PATH.html, "
+                             "PATH.txt and PATH.json (profile_summary.py's areas)")
     return parser.parse_args(argv)
 
 
@@ -244,10 +244,14 @@ def main(client_class: type[Client], argv: Sequence[str] | None = None) -> None:
 def profiled(args: argparse.Namespace,
              work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run ``work``; with ``--profile``, pyinstrument watches its measured part (warm-up and
-    imports left out) and its reports are written next to PATH."""
+    imports left out) and its reports are written next to PATH: PATH.html, PATH.txt and
+    PATH.json (where the time went per request, batch item or stream event, as
+    profile_summary.py counts it)."""
     if not args.profile:
         return work()
     from pyinstrument import Profiler
+
+    import profile_summary
 
     Window.profiler = profiler = Profiler(interval=0.0002)
     result = work()
@@ -255,5 +259,11 @@ def profiled(args: argparse.Namespace,
         html.write(profiler.output_html())
     with open(f"{args.profile}.txt", "w") as text:
         text.write(profiler.output_text(unicode=True, show_all=False))
+    calls, unit = ((args.repeats * args.chunks, "stream event") if args.scenario == "stream"
+                   else (args.requests, "batch item" if args.scenario == "batch"
+                         else "request"))
+    areas = profile_summary.summarize(profiler.last_session, calls, unit)
+    with open(f"{args.profile}.json", "w") as summary:
+        json.dump(areas, summary, indent=1)
     result["profile"] = f"{args.profile}.html"
     return result
