@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import os
 import socket
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 
@@ -87,17 +89,60 @@ def _safe(url: httpx.URL) -> str:
     return str(url.copy_with(query=None)) if url.query else str(url)
 
 
+class _Watchdog:
+    """One daemon thread for every sync stream of the process: at each registered time it
+    runs the registered cut (a socket shutdown), unless that was cancelled first. A thread
+    per stream would cost its start on every stream's first chunk."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, list[Callable[[], None] | None]]] = []
+        self._wake = threading.Condition()
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+
+    def at(self, when: float, cut: Callable[[], None]) -> list[Callable[[], None] | None]:
+        """Run ``cut`` at ``when`` (monotonic); clear the returned cell's item to cancel."""
+        cell: list[Callable[[], None] | None] = [cut]
+        with self._wake:
+            self._seq += 1
+            heapq.heappush(self._due, (when, self._seq, cell))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="jtd-ai-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            elif self._due[0][2] is cell:
+                self._wake.notify()
+        return cell
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    self._wake.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                _, _, cell = heapq.heappop(self._due)
+                cut, cell[0] = cell[0], None
+            if cut is not None:
+                cut()
+
+    def _after_fork(self) -> None:
+        self.__init__()  # type: ignore[misc]  # the parent's thread does not exist here
+
+
+_WATCHDOG = _Watchdog()
+os.register_at_fork(after_in_child=_WATCHDOG._after_fork)
+
+
 class _Clock:
     """Keeps one attempt within its end. Every read waits at most the read timeout, which
     the transport cut to the time left when the attempt began; a stream may then go on and
-    fall silent near its end, so :meth:`watch` shuts its socket down when the end comes
+    fall silent near its end, so :meth:`watch` has its socket shut down when the end comes
     (a blocked read wakes at once) and the failure that follows is the DEADLINE."""
 
-    __slots__ = ("_ends_at", "_timer", "fired")
+    __slots__ = ("_cell", "_ends_at", "fired")
 
     def __init__(self, timeouts: Timeouts) -> None:
         self._ends_at = None if timeouts.total is None else time.monotonic() + timeouts.total
-        self._timer: threading.Timer | None = None
+        self._cell: list[Callable[[], None] | None] | None = None
         self.fired = False
 
     def tick(self) -> None:
@@ -108,7 +153,7 @@ class _Clock:
         """Cut ``response``'s connection when the attempt's end comes (sync streams)."""
         stream = response.extensions.get("network_stream")
         sock = stream.get_extra_info("socket") if stream is not None else None
-        if self._ends_at is None or sock is None or self._timer is not None:
+        if self._ends_at is None or sock is None or self._cell is not None:
             return
 
         def cut() -> None:
@@ -116,13 +161,11 @@ class _Clock:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
 
-        self._timer = threading.Timer(max(0.0, self._ends_at - time.monotonic()), cut)
-        self._timer.daemon = True
-        self._timer.start()
+        self._cell = _WATCHDOG.at(self._ends_at, cut)
 
     def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        if self._cell is not None:
+            self._cell[0] = None
 
     def failure(self, exc: BaseException) -> HTTPFailure:
         if self.fired:
