@@ -44,12 +44,13 @@ class Publishing(EchoProtocol):
 
 def make(tmp_path, transport: httpx.BaseTransport, **settings: Any) -> AIManager:
     store = settings.pop("store", {})
+    pricing = settings.pop("pricing_table", None)  # a top-level table, not a provider key
     manager = AIManager(providers={"pub": {"driver": "pub", "base_url": "http://pub.invalid",
                                            "default_model": "m1", **settings}},
                         default="pub", config_file=False, env={},
                         transports={"pub": transport},
                         store={"path": str(tmp_path / "db"), **store},
-                        pricing=settings.pop("pricing_table", None))
+                        pricing=pricing)
     manager.extend("pub", Publishing)
     return manager
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from jtd_ai.errors import ValidationError
 from jtd_ai.messages import ImagePart, Message, Role, Tool
-from jtd_ai.request import ChatRequest, ResponseFormat
+from jtd_ai.request import ChatRequest, ResponseFormat, check_text
 
 if TYPE_CHECKING:
     from jtd_ai.driver import AsyncChatStream, ChatStream, Driver
@@ -48,29 +48,46 @@ class Conversation:
     # -- who and what -------------------------------------------------------------------------
 
     def provider(self, name: str) -> Conversation:
+        if not isinstance(name, str) or not name:
+            raise ValidationError("provider must be a provider name (a non-empty str)",
+                                  field="provider")
         self._provider = name
         return self
 
     def model(self, name: str) -> Conversation:
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("model must be a non-empty model id", field="model")
+        from jtd_ai.request import check_model_name
+
+        check_model_name(name)
         self._model = name
         return self
 
     def system(self, text: str) -> Conversation:
         """Set (or replace) the system prompt."""
-        self._system = text
+        self._system = check_text(text, "system", what="the system prompt")
         return self
 
     def message(self, content: str | Message, *, images: Iterable[ImagePart] = ()) -> Conversation:
         """Add a user message (or any Message you built)."""
         if isinstance(content, Message):
             self.history.append(content)
-        else:
+        elif isinstance(content, str):
+            check_text(content, "message", what="the message")
             self.history.append(Message.user(content, images=images))
+        else:
+            raise ValidationError(f"a message is a str or a jtd_ai.Message, not "
+                                  f"{type(content).__name__}", field="message")
         return self
 
     def messages(self, messages: Iterable[Message]) -> Conversation:
+        if isinstance(messages, str | bytes | Message) or not isinstance(messages, Iterable):
+            raise ValidationError(f"messages takes a list of Message, not "
+                                  f"{type(messages).__name__}", field="messages")
+        for message in messages:
+            if not isinstance(message, Message):
+                raise ValidationError(f"messages takes Message values, not "
+                                      f"{type(message).__name__}", field="messages")
         for message in messages:
             self.message(message)
         return self
@@ -171,26 +188,31 @@ class Conversation:
 
     # -- batches ----------------------------------------------------------------------------
 
-    def _batch_requests(self, prompts: Iterable[str | Message]) -> list[ChatRequest]:
-        driver = self._driver()
-        base = ([Message.system(self._system)] if self._system else []) + self.history
-        return [
-            driver.build_request(
-                [*base, p if isinstance(p, Message) else Message.user(p)],
-                model=self._model, **self._options)
-            for p in prompts
-        ]
+    def _batch_items(self, prompts: Iterable[str | Message]) -> list[list[Any]]:
+        """Each prompt on top of the system prompt and history. A prompt that is neither
+        text nor a Message is passed on as it is: the driver makes it that item's
+        ValidationError, and the other items go on."""
+        if isinstance(prompts, str | bytes | Message) or not isinstance(prompts, Iterable):
+            raise ValidationError(f"send_batch takes a list of prompts (str or Message), not "
+                                  f"{type(prompts).__name__}", field="prompts")
+        base: list[Any] = ([Message.system(self._system)] if self._system else []) + self.history
+        return [[*base, Message.user(p) if isinstance(p, str) else p] for p in prompts]
+
+    def _batch_options(self, batch_options: dict[str, Any]) -> dict[str, Any]:
+        """The conversation's model and options, under any given to the batch call."""
+        return {"model": self._model, **self._options, **batch_options}
 
     def send_batch(self, prompts: Iterable[str | Message], *, concurrency: int = 8,
                    **batch_options: Any) -> list[Response | AIError]:
         """Ask each prompt separately on top of this conversation (its system prompt,
         history, model and options); the history itself is left unchanged. Results come in
         input order; see :meth:`jtd_ai.Driver.send_batch` for progress and cancellation."""
-        requests = self._batch_requests(prompts)
-        return self._driver().send_batch(requests, concurrency=concurrency, **batch_options)
+        items = self._batch_items(prompts)
+        return self._driver().send_batch(items, concurrency=concurrency,
+                                         **self._batch_options(batch_options))
 
     async def asend_batch(self, prompts: Iterable[str | Message], *, concurrency: int = 8,
                           **batch_options: Any) -> list[Response | AIError]:
-        requests = self._batch_requests(prompts)
-        return await self._driver().asend_batch(requests, concurrency=concurrency,
-                                                **batch_options)
+        items = self._batch_items(prompts)
+        return await self._driver().asend_batch(items, concurrency=concurrency,
+                                                **self._batch_options(batch_options))

@@ -40,6 +40,7 @@ def _words(text: str) -> int:
 
 class EchoProtocol(ChatProtocol):
     name = "echo"
+    config_options = frozenset()  # no options of its own: any other key is a typo
 
     def auth_headers(self) -> Mapping[str, str]:
         key = self.config.api_key

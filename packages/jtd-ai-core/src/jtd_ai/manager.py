@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jtd_ai.errors import ConfigurationError
+from jtd_ai.errors import ConfigurationError, ValidationError
 
 if TYPE_CHECKING:
     import pluggy
@@ -57,11 +57,22 @@ class AIManager:
         pricing: Mapping[str, Any] | None = None,
         budget: Mapping[str, Any] | None = None,
     ) -> None:
-        self._explicit_tables = {name: dict(table) for name, table in
-                                 (("store", store), ("pricing", pricing), ("budget", budget))
-                                 if table is not None}
+        from jtd_ai.config import check_tables
+
+        self._explicit_tables = check_tables("tables", {
+            name: table for name, table in
+            (("store", store), ("pricing", pricing), ("budget", budget)) if table is not None})
         self._storage: Storage | None = None
-        self._explicit = {k: dict(v) for k, v in (providers or {}).items()}
+        self._explicit = check_tables("providers", providers)
+        if default is not None and not isinstance(default, str):
+            raise ConfigurationError(f"default must be a provider name, not "
+                                     f"{type(default).__name__}")
+        if env is not None and not isinstance(env, Mapping):
+            raise ConfigurationError(f"env must be a mapping of variable names to strings, "
+                                     f"not {type(env).__name__}")
+        if transports is not None and not isinstance(transports, Mapping):
+            raise ConfigurationError(f"transports must be a mapping of provider names to "
+                                     f"httpx transports, not {type(transports).__name__}")
         self._explicit_default = default
         self._config_file = config_file
         self._env = env
@@ -113,8 +124,14 @@ class AIManager:
     def configure(self, *, providers: Mapping[str, Mapping[str, Any]] | None = None,
                   default: str | None = None) -> AIManager:
         """Add explicit settings (they win over the file); drops drivers already built."""
+        from jtd_ai.config import check_tables
+
+        checked = check_tables("providers", providers)
+        if default is not None and not isinstance(default, str):
+            raise ConfigurationError(f"default must be a provider name, not "
+                                     f"{type(default).__name__}")
         with self._lock:
-            for name, values in (providers or {}).items():
+            for name, values in checked.items():
                 self._explicit.setdefault(name, {}).update(values)
             if default is not None:
                 self._explicit_default = default
@@ -201,6 +218,9 @@ class AIManager:
 
     def driver(self, provider: str | None = None) -> Driver:
         """The driver instance of ``provider`` (default: the default provider), built once."""
+        if provider is not None and not isinstance(provider, str):
+            raise ValidationError(f"a provider is named by a string, not "
+                                  f"{type(provider).__name__}", field="provider")
         name = provider or self.default_provider()
         driver = self._drivers.get(name)
         if driver is not None:
@@ -321,7 +341,9 @@ class AIManager:
         if model is None:
             with contextlib.suppress(Exception):  # the real driver may not be installed
                 model = self.registry.spec(driver).default_model
-        attempts = int(values.get("retry_attempts", 3)) if self._fake.retries else 1
+        attempts = values.get("retry_attempts", 3) if self._fake.retries else 1
+        if model is not None and not isinstance(model, str):
+            raise ConfigurationError(f"providers.{name}.default_model must be a string")
         return ProviderConfig(name=name, driver=driver, base_url="http://fake.invalid",
                               default_model=model or "fake-model", retry_attempts=attempts)
 

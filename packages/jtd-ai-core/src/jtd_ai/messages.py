@@ -1,10 +1,17 @@
-"""What a conversation is made of: messages, their content parts, tools and tool calls."""
+"""What a conversation is made of: messages, their content parts, tools and tool calls.
+
+Each value checks its own shape when it is made (a ``TextPart`` holds a ``str``, a tool's
+schema is JSON), raising :class:`~jtd_ai.errors.ValidationError`; what needs the whole
+request (lone surrogates in any text, tool-call fields) is checked by
+:class:`~jtd_ai.request.ChatRequest`, before anything is sent.
+"""
 
 from __future__ import annotations
 
 import base64
 import enum
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,18 +29,38 @@ class Role(enum.StrEnum):
     TOOL = "tool"
 
 
+#: What a tool name may be: OpenAI's rule, which every provider here accepts.
+TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _text_only(_: object, attribute: Any, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"{attribute.name} must be a str, not {type(value).__name__}: convert it with "
+            f"str(...) first if text is meant", field=attribute.name)
+
+
+def _optional_text(owner: str) -> Any:
+    def check(_: object, attribute: Any, value: object) -> None:
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"{owner}.{attribute.name} must be a str or None, not "
+                                  f"{type(value).__name__}", field=f"{owner}.{attribute.name}")
+
+    return check
+
+
 @frozen
 class TextPart:
-    text: str
+    text: str = field(validator=_text_only)
 
 
 @frozen
 class ImagePart:
     """An image given by URL, or inline as base64 ``data`` with its ``media_type``."""
 
-    url: str | None = None
-    data: str | None = None
-    media_type: str | None = None
+    url: str | None = field(default=None, validator=_optional_text("image"))
+    data: str | None = field(default=None, validator=_optional_text("image"))
+    media_type: str | None = field(default=None, validator=_optional_text("image"))
 
     def __attrs_post_init__(self) -> None:
         if (self.url is None) == (self.data is None):
@@ -45,6 +72,9 @@ class ImagePart:
 
     @classmethod
     def from_bytes(cls, raw: bytes, media_type: str) -> ImagePart:
+        if not isinstance(raw, bytes | bytearray | memoryview):
+            raise ValidationError(f"ImagePart.from_bytes takes bytes, not {type(raw).__name__}",
+                                  field="image.data")
         return cls(data=base64.b64encode(raw).decode("ascii"), media_type=media_type)
 
     def as_data_url(self) -> str:
@@ -64,6 +94,10 @@ class ToolCall:
     id: str
     name: str
     arguments: str = "{}"
+    #: What the provider attached to the call that must travel back with it on the next
+    #: turn but is not part of the call itself: Gemini's ``thought_signature``, say. Kept
+    #: out of equality and hashing: two calls with the same id, name and arguments are equal.
+    metadata: Mapping[str, Any] = field(factory=dict, eq=False, repr=False)
 
     def parsed_arguments(self) -> dict[str, Any]:
         """The arguments as a dict; a clear error when the model produced invalid JSON."""
@@ -81,41 +115,152 @@ class ToolCall:
         return value
 
 
+_TOOL_KEYS = ("name", "description", "parameters")
+
+
 @frozen
 class Tool:
-    """A function the model may call: its name, what it does, and a JSON schema of its input."""
+    """A function the model may call: its name, what it does, and a JSON schema of its input.
+
+    :meth:`coerce` also takes a tool as a dict: OpenAI's
+    ``{"type": "function", "function": {"name", "description", "parameters"}}`` or a plain
+    ``{"name", "description", "parameters"}``."""
 
     name: str
     description: str = ""
     parameters: Mapping[str, Any] = field(factory=lambda: {"type": "object", "properties": {}})
 
     def __attrs_post_init__(self) -> None:
-        if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
+        if not isinstance(self.name, str) or not TOOL_NAME.fullmatch(self.name):
+            shown = repr(self.name) if isinstance(self.name, str) else type(self.name).__name__
             raise ValidationError(
-                f"tool name {self.name!r} must be non-empty letters, digits, '_' or '-'",
+                f"tool name {shown} must be 1 to 64 ASCII letters, digits, '_' or '-'",
                 field="tools.name",
             )
+        if not isinstance(self.description, str):
+            raise ValidationError(f"tool {self.name!r}: description must be a str, not "
+                                  f"{type(self.description).__name__}",
+                                  field="tools.description")
+        if not isinstance(self.parameters, Mapping):
+            raise ValidationError(
+                f"tool {self.name!r}: parameters must be a JSON schema (a dict), not "
+                f"{type(self.parameters).__name__}", field="tools.parameters")
+        from jtd_ai.request import check_json
+
+        check_json(self.parameters, "tools.parameters", what=f"tool {self.name!r}: parameters")
+
+    @classmethod
+    def coerce(cls, value: Tool | Mapping[str, Any], *, where: str = "tools") -> Tool:
+        """``value`` as a Tool: a Tool as is, or a tool dict (OpenAI's function form or a
+        plain one); anything else is a ValidationError naming ``where``."""
+        if isinstance(value, Tool):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValidationError(
+                f"{where} must be a jtd_ai.Tool or a tool dict ({{'name': ..., 'description': "
+                f"..., 'parameters': {{...}}}}), not {type(value).__name__}", field="tools")
+        data: Mapping[str, Any] = value
+        if "function" in data or "type" in data:
+            kind = data.get("type", "function")
+            if kind != "function":
+                raise ValidationError(
+                    f"{where} has type {kind!r}; only function tools are supported "
+                    f"({{'type': 'function', 'function': {{...}}}})", field="tools")
+            extra = sorted(str(k) for k in data if k not in ("type", "function"))
+            if extra:
+                raise ValidationError(f"{where} has unknown key(s) {', '.join(extra)}; an "
+                                      f"OpenAI-style tool is {{'type': 'function', "
+                                      f"'function': {{...}}}}", field="tools")
+            data = data.get("function")  # type: ignore[assignment]
+            where = f"{where}.function"
+            if not isinstance(data, Mapping):
+                raise ValidationError(f"{where} must be a dict with name, description and "
+                                      f"parameters", field="tools")
+        unknown = sorted(str(k) for k in data if k not in _TOOL_KEYS)
+        if unknown:
+            raise ValidationError(
+                f"{where} has unknown key(s) {', '.join(unknown)}; a tool has name, "
+                f"description and parameters (a JSON schema)", field="tools")
+        if "name" not in data:
+            raise ValidationError(f"{where} needs a name", field="tools.name")
+        parameters = data.get("parameters")
+        return cls(data["name"], data.get("description") or "",
+                   {"type": "object", "properties": {}} if parameters is None else parameters)
 
 
-def _parts(value: Iterable[ContentPart]) -> tuple[ContentPart, ...]:
-    return tuple(value)
+def _role(value: Any) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise ValidationError(
+            f"a message role is one of {', '.join(r.value for r in Role)}, not "
+            f"{value!r}"[:200], field="role") from None
+
+
+def _parts(value: Iterable[ContentPart] | str) -> tuple[ContentPart, ...]:
+    if isinstance(value, str):
+        return (TextPart(value),) if value else ()
+    if isinstance(value, TextPart | ImagePart):
+        return (value,)
+    if isinstance(value, bytes | bytearray | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError(f"message parts are a list of TextPart and ImagePart, not "
+                              f"{type(value).__name__}", field="parts")
+    parts: list[ContentPart] = []
+    for i, part in enumerate(value):
+        if isinstance(part, str):
+            part = TextPart(part)
+        elif not isinstance(part, TextPart | ImagePart):
+            raise ValidationError(f"message part {i} must be a TextPart, an ImagePart or a "
+                                  f"str, not {type(part).__name__}", field="parts")
+        parts.append(part)
+    return tuple(parts)
 
 
 def _calls(value: Iterable[ToolCall]) -> tuple[ToolCall, ...]:
-    return tuple(value)
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError(f"tool_calls must be a list of ToolCall, not "
+                              f"{type(value).__name__}", field="tool_calls")
+    calls = tuple(value)
+    for i, call in enumerate(calls):
+        if not isinstance(call, ToolCall):
+            raise ValidationError(f"tool_calls[{i}] must be a ToolCall, not "
+                                  f"{type(call).__name__}", field="tool_calls")
+    return calls
+
+
+def _images(value: Iterable[ImagePart]) -> list[ImagePart]:
+    if isinstance(value, ImagePart):
+        return [value]
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError(f"images must be a list of ImagePart, not "
+                              f"{type(value).__name__}", field="images")
+    images = list(value)
+    for i, image in enumerate(images):
+        if not isinstance(image, ImagePart):
+            raise ValidationError(f"images[{i}] must be an ImagePart (ImagePart(url=...) or "
+                                  f"ImagePart.from_bytes(...)), not {type(image).__name__}",
+                                  field="images")
+    return images
 
 
 @frozen
 class Message:
     """One turn. Build with :meth:`system`, :meth:`user`, :meth:`assistant`, :meth:`tool`."""
 
-    role: Role = field(converter=Role)
+    role: Role = field(converter=_role)
     parts: tuple[ContentPart, ...] = field(default=(), converter=_parts)
     tool_calls: tuple[ToolCall, ...] = field(default=(), converter=_calls)
     #: For ``Role.TOOL``: which call this message answers.
-    tool_call_id: str | None = None
+    tool_call_id: str | None = field(default=None, validator=_optional_text("message"))
     #: For ``Role.TOOL``: the name of the tool that produced the result.
-    name: str | None = None
+    name: str | None = field(default=None, validator=_optional_text("message"))
+    #: For ``Role.ASSISTANT``: the model's reasoning (thinking) text for this turn, for
+    #: drivers that must send it back (DeepSeek's thinking-mode tool loops). Kept out of
+    #: equality, like ``metadata``: two turns that say and call the same are equal.
+    reasoning: str | None = field(default=None, eq=False, repr=False)
+    #: Provider data this turn must carry back, which is not text or a call (Anthropic's
+    #: thinking-block signature, say). Kept out of equality.
+    metadata: Mapping[str, Any] = field(factory=dict, eq=False, repr=False)
 
     @property
     def text(self) -> str:
@@ -132,17 +277,30 @@ class Message:
 
     @classmethod
     def user(cls, text: str = "", *, images: Iterable[ImagePart] = ()) -> Message:
-        parts: list[ContentPart] = [TextPart(text)] if text else []
-        parts.extend(images)
+        parts: list[ContentPart] = [TextPart(text)] if text != "" else []
+        parts.extend(_images(images))
         return cls(Role.USER, tuple(parts))
 
     @classmethod
     def assistant(cls, text: str = "", *, tool_calls: Iterable[ToolCall] = ()) -> Message:
-        return cls(Role.ASSISTANT, (TextPart(text),) if text else (), tuple(tool_calls))
+        return cls(Role.ASSISTANT, (TextPart(text),) if text != "" else (), _calls(tool_calls))
 
     @classmethod
     def tool(cls, result: str | Mapping[str, Any], *, call_id: str,
              name: str | None = None) -> Message:
-        """The result of a tool call, answering the call with id ``call_id``."""
-        text = result if isinstance(result, str) else json.dumps(result)
+        """The result of a tool call, answering the call with id ``call_id``; a dict result
+        is sent as its JSON text."""
+        if not isinstance(call_id, str) or not call_id:
+            raise ValidationError("a tool result needs call_id: the id of the call it answers "
+                                  "(ToolCall.id)", field="tool_call_id")
+        if isinstance(result, str):
+            text = result
+        elif isinstance(result, Mapping | list):
+            from jtd_ai.request import check_json
+
+            check_json(result, "tool_result", what="the tool result")
+            text = json.dumps(result)
+        else:
+            raise ValidationError(f"a tool result is a str or a JSON object (dict), not "
+                                  f"{type(result).__name__}", field="tool_result")
         return cls(Role.TOOL, (TextPart(text),), tool_call_id=call_id, name=name)

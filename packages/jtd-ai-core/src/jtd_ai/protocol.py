@@ -119,8 +119,16 @@ class ChatProtocol(abc.ABC):
     name: ClassVar[str]
     #: Response header that carries the provider's request id, if any.
     request_id_header: ClassVar[str | None] = "x-request-id"
+    #: The driver-specific keys this adapter reads from a ``[providers.NAME]`` table
+    #: (``config.option(...)``), besides the core's settings. Declared, they let a misspelled
+    #: key fail when the provider is built, with the nearest name suggested; None (the
+    #: default) accepts any key. Subclasses extend it: ``Base.config_options | {"mine"}``.
+    config_options: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, config: ProviderConfig) -> None:
+        from jtd_ai.config import check_options
+
+        check_options(config, self.config_options, driver=getattr(self, "name", None))
         self.config = config
 
     @property

@@ -17,7 +17,7 @@ from typing import Any
 from jtd_ai.errors import ValidationError
 from jtd_ai.messages import ImagePart, Message, Role, TextPart, Tool, ToolCall
 from jtd_ai.request import ChatRequest
-from jtd_ai_gemini.callids import split_call_id
+from jtd_ai_gemini.callids import SIGNATURE, split_call_id
 from jtd_ai_gemini.schema import fits_openapi_subset
 
 __all__ = ["chat_body", "deep_merge"]
@@ -28,6 +28,9 @@ _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 def chat_body(request: ChatRequest, *, generation_defaults: Mapping[str, Any] | None = None,
               safety_settings: Any = None) -> dict[str, Any]:
     """The JSON body of ``generateContent`` / ``streamGenerateContent`` for ``request``."""
+    if "contents" in request.extra:
+        raise ValidationError("extra={'contents': ...} is not allowed: pass the messages as "
+                              "the prompt", field="extra.contents")
     system, contents = _contents(request.messages)
     body: dict[str, Any] = {"contents": contents}
     if system:
@@ -128,14 +131,15 @@ def _model_parts(message: Message, index: int, names: dict[str, str]) -> list[di
 def _call_part(call: ToolCall, index: int) -> dict[str, Any]:
     try:
         args = json.loads(call.arguments or "{}")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         args = None
     if not isinstance(args, dict):
         raise ValidationError(
             f"messages[{index}]: tool call {call.name!r} has arguments that are not a JSON "
             f"object; Gemini needs an object", field="messages",
         )
-    sendable_id, signature = split_call_id(call.id)
+    sendable_id, old_signature = split_call_id(call.id)
+    signature = call.metadata.get(SIGNATURE) or old_signature
     function_call: dict[str, Any] = {"name": call.name, "args": args}
     if sendable_id:
         function_call["id"] = sendable_id
@@ -165,7 +169,7 @@ def _result_object(text: str) -> dict[str, Any]:
     """Gemini wants an object: a JSON object result as is, anything else under "result"."""
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return {"result": text}
     return value if isinstance(value, dict) else {"result": text}
 

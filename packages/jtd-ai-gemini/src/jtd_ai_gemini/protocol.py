@@ -13,12 +13,19 @@ under every request's ``generationConfig``, request values winning), ``safety_se
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
+from jtd_ai.config import ProviderConfig, check_json_setting
 from jtd_ai.convert import structure_wire
-from jtd_ai.errors import ConfigurationError, MalformedResponseError, ProviderError
+from jtd_ai.errors import (
+    ConfigurationError,
+    MalformedResponseError,
+    ProviderError,
+    ValidationError,
+)
 from jtd_ai.modelinfo import Capabilities, ModelInfo
 from jtd_ai.pricing import Pricing
 from jtd_ai.protocol import ChatProtocol, ModelPage, StreamDecoder
@@ -36,6 +43,8 @@ from jtd_ai_gemini.wire import CountTokensResponse, ListModelsResponse
 __all__ = ["GeminiProtocol"]
 
 _DEFAULT_PAGE_SIZE = 1000
+#: One segment of a model's resource name: ``gemini-2.5-flash``, ``models``, ``tunedModels``.
+_MODEL_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 
 
 class GeminiProtocol(ChatProtocol):
@@ -43,6 +52,27 @@ class GeminiProtocol(ChatProtocol):
 
     name = "gemini"
     request_id_header = None  # Gemini sends no request-id header; responseId is in the body
+    config_options: ClassVar[frozenset[str] | None] = frozenset(
+        {"generation_config", "safety_settings", "models_page_size"})
+
+    def __init__(self, config: ProviderConfig) -> None:
+        super().__init__(config)
+        where = f"providers.{config.name}"
+        generation = self._option_map("generation_config")
+        if generation is not None:
+            check_json_setting(f"{where}.generation_config", generation)
+        safety = config.option("safety_settings")
+        if safety is not None:
+            if not isinstance(safety, list) or not all(isinstance(s, Mapping) for s in safety):
+                raise ConfigurationError(
+                    f"{where}.safety_settings must be a list of tables like {{ category = "
+                    f"\"HARM_CATEGORY_HARASSMENT\", threshold = \"BLOCK_NONE\" }}")
+            check_json_setting(f"{where}.safety_settings", safety)
+        size = config.option("models_page_size", _DEFAULT_PAGE_SIZE)
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1000:
+            raise ConfigurationError(
+                f"{where}.models_page_size must be a whole number from 1 to 1000, not "
+                f"{size!r}"[:200])
 
     def __repr__(self) -> str:
         return f"<GeminiProtocol provider={self.provider!r} base_url={self.config.base_url!r}>"
@@ -152,7 +182,16 @@ class GeminiProtocol(ChatProtocol):
     # -- helpers -----------------------------------------------------------------------------
 
     def _resource(self, model: str) -> str:
-        """``gemini-2.5-flash`` -> ``models/gemini-2.5-flash``; ``tunedModels/x`` unchanged."""
+        """``gemini-2.5-flash`` -> ``models/gemini-2.5-flash``; ``tunedModels/x`` unchanged.
+        The model goes in the URL path, so a name that would change the path (``..``, more
+        ``/``, ``?``, ``#``, ``%``, spaces) is a ValidationError before anything is sent."""
+        segments = model.split("/") if isinstance(model, str) else [""]
+        if len(segments) > 2 or not all(_MODEL_SEGMENT.fullmatch(s) for s in segments):
+            shown = repr(model[:80]) if isinstance(model, str) else type(model).__name__
+            raise ValidationError(
+                f"{self.provider}: the model name {shown} cannot be used: Gemini model names "
+                f"are letters, digits, '.', '_' and '-' (gemini-2.5-flash), optionally after "
+                f"models/ or tunedModels/", field="model")
         return model if "/" in model else f"models/{model}"
 
     def _model_path(self, model: str, method: str) -> str:

@@ -21,12 +21,19 @@ from jtd_ai_ollama.callids import sendable_id
 
 __all__ = ["chat_body", "deep_merge"]
 
+_RESERVED = {"model": "pass model=...", "messages": "pass the messages as the prompt",
+             "stream": "call stream() / astream() to stream"}
+
 
 def chat_body(request: ChatRequest, *, stream: bool,
               defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON body of ``POST /api/chat``. ``defaults`` holds the provider's option values:
     ``options`` (a mapping), ``num_ctx``, ``keep_alive`` and ``think``."""
     defaults = defaults or {}
+    for key, hint in _RESERVED.items():
+        if key in request.extra:
+            raise ValidationError(f"extra={{{key!r}: ...}} is not allowed: {hint}",
+                                  field=f"extra.{key}")
     body: dict[str, Any] = {
         "model": request.model,
         "messages": _messages(request.messages),
@@ -99,7 +106,7 @@ def _call(call: ToolCall, index: int, names: dict[str, str]) -> dict[str, Any]:
     names[call.id] = call.name
     try:
         arguments = json.loads(call.arguments or "{}")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         arguments = None
     if not isinstance(arguments, dict):
         raise ValidationError(

@@ -14,13 +14,14 @@ parameters sent with every chat, e.g. ``top_k``), ``num_ctx``, ``keep_alive`` (`
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from jtd_ai.config import ProviderConfig
+from jtd_ai.config import ProviderConfig, check_json_setting
 from jtd_ai.convert import structure_wire
-from jtd_ai.errors import MalformedResponseError, ProviderError
+from jtd_ai.errors import ConfigurationError, MalformedResponseError, ProviderError
 from jtd_ai.modelinfo import Capabilities, ModelInfo
 from jtd_ai.pricing import Pricing
 from jtd_ai.protocol import ChatProtocol, ModelPage, StreamDecoder
@@ -43,14 +44,46 @@ _HOSTED = ("ollama.com",)
 _DEFAULT_KEYS = ("options", "num_ctx", "keep_alive", "think")
 
 
+def _check_defaults(config: ProviderConfig) -> None:
+    """The driver's own options, checked when the provider is built (they go in every
+    request body)."""
+    where = f"providers.{config.name}"
+    options = config.option("options")
+    if options is not None:
+        if not isinstance(options, Mapping):
+            raise ConfigurationError(f"{where}.options must be a table of Modelfile "
+                                     f"parameters (e.g. {{ top_k = 20 }}), not "
+                                     f"{type(options).__name__}")
+        check_json_setting(f"{where}.options", options)
+    num_ctx = config.option("num_ctx")
+    if num_ctx is not None and (isinstance(num_ctx, bool) or not isinstance(num_ctx, int)
+                                or not 1 <= num_ctx <= 2**31 - 1):
+        raise ConfigurationError(f"{where}.num_ctx must be a whole number of tokens from 1 "
+                                 f"to 2**31-1, not {num_ctx!r}"[:200])
+    keep_alive = config.option("keep_alive")
+    text_ok = (isinstance(keep_alive, str) and keep_alive.isascii()
+               and keep_alive.isprintable())
+    number_ok = (isinstance(keep_alive, int | float) and not isinstance(keep_alive, bool)
+                 and math.isfinite(keep_alive) and abs(keep_alive) <= 10**9)
+    if keep_alive is not None and not (text_ok or number_ok):
+        raise ConfigurationError(f"{where}.keep_alive must be a duration like \"10m\", or "
+                                 f"seconds (0 unloads at once, -1 keeps the model loaded)")
+    think = config.option("think")
+    if think is not None and not (isinstance(think, bool) or think in ("low", "medium", "high")):
+        raise ConfigurationError(f"{where}.think must be true, false, \"low\", \"medium\" "
+                                 f"or \"high\"")
+
+
 class OllamaProtocol(ChatProtocol):
     """Translates between jtd-ai and Ollama's native chat protocol."""
 
     name = "ollama"
     request_id_header = None  # Ollama sends no request id
+    config_options: ClassVar[frozenset[str] | None] = frozenset(_DEFAULT_KEYS)
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
+        _check_defaults(config)
         #: Capabilities read from /api/show, by model name (see :meth:`capabilities`).
         self._shown: dict[str, Capabilities] = {}
 
