@@ -150,17 +150,22 @@ def test_batch_calls_share_a_batch_id(manager_with) -> None:
     assert ids[3] is None
 
 
-def test_bad_item_input_fails_before_anything_is_sent(manager_with) -> None:
-    calls = []
+def test_a_bad_item_is_its_own_validation_error_and_is_never_sent(manager_with) -> None:
+    import json
+
+    from jtd_ai.errors import ValidationError
+
+    sent: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
+        sent.append(json.loads(request.content)["messages"][-1]["content"])
         return by_prompt(request)
 
     driver = manager_with(httpx.MockTransport(handler)).driver()
-    with pytest.raises(ValueError):
-        driver.send_batch(["ok", 42])  # type: ignore[list-item]
-    assert calls == []
+    results = driver.send_batch(["ok", 42, "fine"], concurrency=1)  # type: ignore[list-item]
+    assert isinstance(results[1], ValidationError)
+    assert [getattr(r, "content", None) for r in results] == ["re ok", None, "re fine"]
+    assert sent == ["ok", "fine"]  # every item checked first; the bad one never sent
 
 
 def test_batch_inside_a_running_loop_from_sync_code(manager_with) -> None:

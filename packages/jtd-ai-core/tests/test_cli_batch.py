@@ -69,7 +69,7 @@ def test_item_settings_and_defaults_reach_the_requests(jtd: Cli, tmp_path: Path)
     assert bodies["gpt-4o"]["temperature"] == 0.5  # the item's own options win
     assert [m["role"] for m in bodies["gpt-4o"]["messages"]] == [
         "system", "user", "assistant", "user"]
-    assert out[7]["model"] == "gpt-4o"
+    assert out[7]["model"].startswith("gpt-4o")  # as OpenAI answers: maybe a dated snapshot
 
 
 def test_resume_skips_done_ids_and_cuts_an_unfinished_line(jtd: Cli, tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def test_json_output_carries_usage_and_exact_cost(jtd: Cli) -> None:
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["content"] == "echo: Hello there"
-    assert data["model"] == "gpt-4o"
+    assert data["model"].startswith("gpt-4o")  # as OpenAI answers: maybe a dated snapshot
     assert data["provider"] == "openai"
     body = jtd.chat_bodies()[0]
     assert [m["role"] for m in body["messages"]] == ["system", "user"]

@@ -6,14 +6,24 @@ The wait is exponential backoff with full jitter (a random wait between zero and
 ``retry_delay * 2**n``), capped by ``retry_max_delay``; a ``Retry-After`` from the provider
 replaces it (also capped). No attempt starts after the whole-call deadline, and no wait is
 begun that would end past it.
+
+Each retry is logged once, at WARNING on the ``jtd_ai.retry`` logger, with the provider,
+the attempt, the wait and the error's type (the error's text is masked like every error
+text). The ``jtd_ai`` logger has a ``NullHandler``, so nothing is printed unless the
+application configured logging. stamina would log the same retry again on its own
+``stamina`` logger (where Python's last-resort handler prints it on stderr when nothing is
+configured): its logging hooks are told to skip the retries logged here, and only those.
+Every other hook (Prometheus, the application's own) and the application's own stamina
+retries are left as they are.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from attrs import define, field
 
@@ -80,6 +90,8 @@ class RetryState:
         else:
             ceiling = min(self.policy.max_delay, self.policy.base_delay * 2 ** (self.failures - 1))
             wait = random.uniform(0, ceiling)
+        if not wait >= 0:  # a negative or NaN wait (a bad setting) is no wait, not a crash
+            wait = 0.0
         if wait >= self.remaining:
             log.warning(
                 "%s %s: not retrying after %s: waiting %.2fs would pass the deadline",
@@ -87,15 +99,79 @@ class RetryState:
             )
             return False
         self.waits.append(wait)
+        kind = type(exc).__name__
         log.warning(
-            "%s %s: attempt %d of %d failed (%s); retrying in %.2fs",
-            self.provider, self.what, self.failures, self.policy.attempts, _short(exc), wait,
-            extra={"jtd_ai": {"provider": self.provider, "attempt": self.failures,
-                              "wait": wait, "status": getattr(exc, "status", None)}},
+            "%s %s: attempt %d of %d failed (%s: %s); retrying in %.2fs",
+            self.provider, self.what, self.failures, self.policy.attempts, kind, _short(exc),
+            wait,
+            extra={"jtd_ai": {"provider": self.provider, "operation": self.what,
+                              "attempt": self.failures, "attempts": self.policy.attempts,
+                              "wait": wait, "error": kind,
+                              "status": getattr(exc, "status", None)}},
         )
+        _logged_here(exc)
         return wait
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc) if isinstance(exc, AIError) else f"{type(exc).__name__}: {exc}"
+    from jtd_ai.secret import redact
+
+    text = str(exc) if isinstance(exc, AIError) else redact(f"{type(exc).__name__}: {exc}")
     return text if len(text) <= 200 else text[:200] + "..."
+
+
+# -- keeping stamina's own retry log quiet for the retries logged above --------------------
+
+#: Set on an exception whose retry :meth:`RetryState.backoff` logged.
+_MARK = "_jtd_ai_retry_logged"
+
+
+def _logged_here(exc: BaseException) -> None:
+    """Mark ``exc`` as logged, and make sure stamina's logging hooks skip marked errors."""
+    try:
+        setattr(exc, _MARK, True)
+    except (AttributeError, TypeError):  # pragma: no cover - exceptions take attributes
+        return
+    quiet_stamina_logging()
+
+
+def is_stamina_logging_hook(hook: object) -> bool:
+    """Whether ``hook`` is one of stamina's own retry loggers (stdlib logging or structlog),
+    as :func:`stamina.instrumentation.get_on_retry_hooks` returns them once initialised."""
+    module = getattr(hook, "__module__", None) or ""
+    name = getattr(hook, "__qualname__", None) or ""
+    return module.startswith("stamina.") and (
+        module.endswith(("._logging", "._structlog")) or name.endswith("log_retries"))
+
+
+class _SkipLoggedRetries:
+    """A stamina logging hook that stays silent about retries jtd-ai logged itself."""
+
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
+
+    def __call__(self, details: Any) -> Any:
+        if getattr(details.caused_by, _MARK, False):
+            return None
+        return self.hook(details)
+
+    def __repr__(self) -> str:
+        return f"<jtd_ai: {self.hook!r}, silent for jtd-ai's own logged retries>"
+
+
+_quiet_lock = threading.Lock()
+
+
+def quiet_stamina_logging() -> None:
+    """Wrap stamina's logging hooks (once, and again if the application set new hooks) so
+    they skip the retries :class:`RetryState` logged. Called on each retry scheduled."""
+    try:
+        from stamina.instrumentation import get_on_retry_hooks, set_on_retry_hooks
+    except ImportError:  # pragma: no cover - stamina is a dependency
+        return
+    with _quiet_lock:
+        hooks = get_on_retry_hooks()
+        if not any(is_stamina_logging_hook(hook) for hook in hooks):
+            return  # none, or already wrapped
+        set_on_retry_hooks(tuple(_SkipLoggedRetries(hook) if is_stamina_logging_hook(hook)
+                                 else hook for hook in hooks))

@@ -21,18 +21,45 @@ _RAW_DECODE = json.JSONDecoder().raw_decode
 
 
 def loads(document: str | bytes) -> Any:
-    """``json.loads(document)``: the same value or the same error, about a third faster for
-    what providers send (compact UTF-8 documents, read once per reply and per stream event).
-    Anything unusual (other encodings, a byte-order mark, surrounding whitespace, an error)
-    is handed to ``json.loads`` itself."""
+    """``json.loads(document)``: the same value, about a third faster for what providers send
+    (compact UTF-8 documents, read once per reply and per stream event). Anything unusual
+    (other encodings, a byte-order mark, surrounding whitespace, an error) is handed to
+    ``json.loads`` itself.
+
+    Every document the parser cannot take raises :class:`json.JSONDecodeError` (a
+    ``ValueError``), so one ``except`` covers them all: invalid JSON as ``json.loads`` says,
+    and also what ``json.loads`` raises other errors for: nesting deeper than the
+    interpreter's recursion limit (``RecursionError``) and an integer past Python's
+    int-string limit (``ValueError``, 4,300 digits by default). Bytes that are not valid
+    UTF-8 (nor UTF-16/32) raise ``UnicodeDecodeError``, as with ``json.loads``."""
     try:
         text = document if isinstance(document, str) else document.decode("utf-8")
         value, end = _RAW_DECODE(text)
     except (ValueError, AttributeError):  # UnicodeDecodeError and JSONDecodeError included
-        return json.loads(document)
+        return _loads(document)
+    except RecursionError:
+        raise _undecodable(document, "JSON nested too deeply to decode") from None
     if end != len(text):
-        return json.loads(document)
+        return _loads(document)
     return value
+
+
+def _loads(document: str | bytes) -> Any:
+    """``json.loads``, with the errors it raises for valid but unreadable JSON turned into
+    a JSONDecodeError."""
+    try:
+        return json.loads(document)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise
+    except RecursionError:
+        raise _undecodable(document, "JSON nested too deeply to decode") from None
+    except (ValueError, TypeError) as exc:  # the int-string limit, for one
+        raise _undecodable(document, f"JSON that cannot be decoded ({exc})") from None
+
+
+def _undecodable(document: str | bytes, why: str) -> json.JSONDecodeError:
+    # JSONDecodeError counts lines in its document: give it text, never bytes.
+    return json.JSONDecodeError(why, document if isinstance(document, str) else "", 0)
 
 
 @frozen
@@ -65,9 +92,10 @@ class HttpResponse:
         """The body as JSON, or a MalformedResponseError that quotes the start of it."""
         try:
             return loads(self.content)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
             raise MalformedResponseError(
-                f"{provider} sent a body that is not valid JSON (HTTP {self.status})",
+                f"{provider} sent a body that is not valid JSON (HTTP {self.status}): {why}",
                 provider=provider,
                 status=self.status,
                 body=self.content,

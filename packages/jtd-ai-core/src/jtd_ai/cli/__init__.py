@@ -81,7 +81,7 @@ def cli(ctx: click.Context, config: Path | None) -> None:
     """Talk to AI chat providers: chat, batches, models, usage, and an offline demo.
 
     Exit codes: 0 ok, 1 some items failed, 2 usage or configuration error, 3 provider
-    error, 130 interrupted.
+    error, 4 output could not be written, 130 interrupted.
     """
     found = CliState(config)
     ctx.obj = found

@@ -1,30 +1,31 @@
-"""``jtd-ai chat``: one prompt streamed to the terminal, or an interactive conversation."""
+"""``jtd-ai chat``: one prompt streamed to the terminal, or an interactive conversation
+(:mod:`jtd_ai.cli.repl`); ``--load`` continues a conversation saved there."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from jtd_ai.cli.exits import USAGE, CliError
 from jtd_ai.cli.options import options_from_pairs
-from jtd_ai.cli.output import emit_json
+from jtd_ai.cli.output import echo, emit_json
 from jtd_ai.cli.render import response_dict, status_line
 from jtd_ai.cli.state import state
 from jtd_ai.cli.stdin import piped_text, stdin_is_terminal
 
 if TYPE_CHECKING:
+    from jtd_ai.cli.repl import ChatSetup
     from jtd_ai.conversation import Conversation
     from jtd_ai.responses import Response
 
-__all__ = ["chat"]
-
-_QUIT = frozenset({"exit", "quit", "/exit", "/quit", ":q"})
+__all__ = ["chat", "print_reply"]
 
 
 def _status(response: Response | None, quiet: bool) -> None:
     if response is not None and not quiet:
-        click.echo(status_line(response), err=True)
+        echo(status_line(response), err=True)
 
 
 def _stream(conversation: Conversation, quiet: bool) -> None:
@@ -35,7 +36,7 @@ def _stream(conversation: Conversation, quiet: bool) -> None:
         with stream:
             for chunk in stream:
                 if chunk.delta:
-                    click.echo(chunk.delta, nl=False)  # flushed at once
+                    echo(chunk.delta, nl=False)  # flushed at once
                     printed = True
     finally:
         if printed:
@@ -43,33 +44,30 @@ def _stream(conversation: Conversation, quiet: bool) -> None:
     _status(stream.response, quiet)
 
 
-def _interactive(conversation: Conversation, quiet: bool) -> None:
-    """A conversation that keeps its history until ``exit``, ``quit`` or end of input."""
-    from jtd_ai.errors import AIError
+def print_reply(conversation: Conversation, *, quiet: bool, stream: bool = True) -> None:
+    """Send the conversation and print the reply (streamed, or whole), then the status line;
+    the reply joins the conversation when it is complete."""
+    if stream:
+        _stream(conversation, quiet)
+        return
+    reply = conversation.send()
+    echo(reply.content)
+    _status(reply, quiet)
 
-    click.echo("Interactive chat: 'exit' or Ctrl-D to quit, '/reset' to start over.", err=True)
-    while True:
-        try:
-            line = click.prompt("you", prompt_suffix="> ", default="", show_default=False,
-                                err=True)
-        except click.exceptions.Abort:  # end of input
-            click.echo("", err=True)
-            return
-        text = line.strip()
-        if not text:
-            continue
-        if text in _QUIT:
-            return
-        if text == "/reset":
-            conversation.history.clear()
-            click.echo("(conversation cleared)", err=True)
-            continue
-        conversation.message(text)
-        try:
-            _stream(conversation, quiet)
-        except AIError as error:
-            conversation.history.pop()  # the turn that got no reply; the rest goes on
-            click.echo(f"error: {error}", err=True)
+
+def _setup(provider: str | None, model: str | None, system: str | None,
+           option_pairs: tuple[tuple[str, str], ...], load: Path | None) -> ChatSetup:
+    from jtd_ai.cli.repl import ChatSetup, load_conversation
+
+    given = ChatSetup(provider, model, system, options_from_pairs(option_pairs))
+    if load is None:
+        return given
+    try:
+        saved = load_conversation(load)
+    except (OSError, ValueError) as error:  # JSON errors are ValueErrors
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise CliError(f"cannot load {load}: {reason}", USAGE) from None
+    return given.over(saved)
 
 
 @click.command()
@@ -83,33 +81,37 @@ def _interactive(conversation: Conversation, quiet: bool) -> None:
                    "are read as JSON when they parse. Provider-specific fields: -o extra "
                    "'{\"field\": 1}'.")
 @click.option("-i", "--interactive", is_flag=True,
-              help="Keep a conversation going, one prompt per line (the default when no "
-                   "prompt is given and stdin is a terminal).")
+              help="Keep a conversation going (the default when no prompt is given and "
+                   "stdin is a terminal); /help inside lists its commands.")
+@click.option("--load", type=click.Path(dir_okay=False, path_type=Path),
+              help="Continue a conversation saved with /save FILE (its provider, model, "
+                   "system prompt and options apply unless given here).")
 @click.option("--no-stream", is_flag=True, help="Wait for the whole reply, then print it.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the reply as one JSON object (content, usage, cost, ...).")
 @click.option("-q", "--quiet", is_flag=True, help="No token/cost line on stderr.")
 def chat(prompt: str | None, provider: str | None, model: str | None, system: str | None,
-         option_pairs: tuple[tuple[str, str], ...], interactive: bool, no_stream: bool,
-         as_json: bool, quiet: bool) -> None:
+         option_pairs: tuple[tuple[str, str], ...], interactive: bool, load: Path | None,
+         no_stream: bool, as_json: bool, quiet: bool) -> None:
     """Send PROMPT and stream the reply; text piped on stdin is added to the prompt.
 
     \b
       jtd-ai chat "Name three rivers"
       git diff | jtd-ai chat -s "Review this patch" -m gpt-4o
       jtd-ai chat -p ollama -o temperature 0 --json "2+2?"
-      jtd-ai chat -i            # interactive
+      jtd-ai chat -i            # interactive; /help lists its commands
+      jtd-ai chat -i --load talk.json   # continue a conversation saved with /save
     """
-    conversation = state().manager.conversation(provider)
-    if model:
-        conversation.model(model)
-    if system:
-        conversation.system(system)
-    conversation.options(**options_from_pairs(option_pairs))
+    manager = state().manager
+    setup = _setup(provider, model, system, option_pairs, load)
+    conversation = setup.conversation(manager)
     if interactive or (prompt is None and stdin_is_terminal()):
         if as_json:
             raise CliError("--json needs a prompt; it does not apply to interactive mode", USAGE)
-        _interactive(conversation, quiet)
+        from jtd_ai.cli.repl import Repl
+
+        manager.driver(setup.provider)  # an unknown provider or a missing key: exit 2 now
+        Repl(manager, setup, quiet=quiet, stream=not no_stream, saved_to=load).run()
         return
     piped = piped_text()
     text = "\n\n".join(part for part in (prompt, piped) if part)
@@ -118,9 +120,5 @@ def chat(prompt: str | None, provider: str | None, model: str | None, system: st
     conversation.message(text)
     if as_json:
         emit_json(response_dict(conversation.send()))
-    elif no_stream:
-        reply = conversation.send()
-        click.echo(reply.content)
-        _status(reply, quiet)
     else:
-        _stream(conversation, quiet)
+        print_reply(conversation, quiet=quiet, stream=not no_stream)

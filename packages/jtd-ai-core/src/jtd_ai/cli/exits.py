@@ -9,7 +9,8 @@ import click
 if TYPE_CHECKING:
     from jtd_ai.errors import AIError
 
-__all__ = ["INTERRUPTED", "ITEMS_FAILED", "OK", "PROVIDER", "USAGE", "CliError", "code_for"]
+__all__ = ["INTERRUPTED", "ITEMS_FAILED", "OK", "OUTPUT_FAILED", "PROVIDER", "USAGE", "CliError",
+           "code_for"]
 
 #: Everything worked.
 OK = 0
@@ -19,6 +20,9 @@ ITEMS_FAILED = 1
 USAGE = 2
 #: The provider failed: unreachable, rejected the key, unknown model, timed out, ...
 PROVIDER = 3
+#: The output could not be written (a full disk, a file gone or not writable); every line
+#: written before stays, and running the same command again resumes after it.
+OUTPUT_FAILED = 4
 #: Interrupted with Ctrl-C (128 + SIGINT), after keeping everything already finished.
 INTERRUPTED = 130
 
@@ -42,4 +46,9 @@ class CliError(click.ClickException):
         self.exit_code = exit_code  # type: ignore[misc]  # per error, not per class
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True, file=file)
+        text = f"error: {self.format_message()}"
+        try:
+            click.echo(text, err=True, file=file)
+        except UnicodeEncodeError:  # e.g. a provider's message holding a lone surrogate
+            click.echo(text.encode("ascii", "backslashreplace").decode("ascii"), err=True,
+                       file=file)

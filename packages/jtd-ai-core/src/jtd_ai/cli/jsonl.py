@@ -6,15 +6,18 @@ Input: one JSON object per line (blank lines skipped), see docs/cli.md::
     {"id": "q2", "messages": [{"role": "user", "content": "Hi"}], "model": "gpt-4o",
      "system": "Be brief", "options": {"temperature": 0.2, "max_tokens": 50}}
 
-Output: one JSON object per finished item, written whole and flushed as it finishes, so an
-interrupted run leaves only complete lines; ids already there are skipped on a re-run.
+Output: one JSON object per finished item, written whole as it finishes, so an interrupted
+run leaves only complete lines (a process killed inside a write leaves at most one
+unfinished last line, cut off by the next run); ids already there are skipped on a re-run.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+import re
+import stat
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,6 +30,9 @@ __all__ = ["BatchItem", "OutputFile", "parse_items"]
 
 _ROLES = {"system": Message.system, "user": Message.user, "assistant": Message.assistant}
 _MAX_PROBLEMS = 10
+#: A UTF-16 surrogate code point: in text read with ``surrogateescape`` a byte that is not
+#: UTF-8; in a decoded JSON string a lone ``\\ud800`` escape, which is no character at all.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @frozen
@@ -88,20 +94,55 @@ def _item(line: int, data: Any) -> BatchItem:
     return BatchItem(line, ident, id_key(ident), _messages(data), model, options)
 
 
+def _lone_surrogate(data: Any) -> str | None:
+    """The first lone surrogate in any string (key or value) of ``data``, escaped, or None.
+    Iterative: a line nested as deep as the JSON parser allows must not overflow here."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            if found:
+                return found.group().encode("ascii", "backslashreplace").decode("ascii")
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return None
+
+
 def parse_items(lines: Iterable[str], source: str) -> list[BatchItem]:
-    """Every item of the input; any bad line stops the batch before anything is sent."""
+    """Every item of the input; any bad line stops the batch before anything is sent.
+
+    ``lines`` should be read with ``errors="surrogateescape"``: a line that is not UTF-8
+    is then reported by number instead of failing the whole read."""
+    from jtd_ai.wire import loads
+
     items: list[BatchItem] = []
     seen: dict[str, int] = {}
     problems: list[str] = []
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
+        bad_byte = _SURROGATE.search(raw)
+        if bad_byte:
+            problems.append(f"{source} line {number}: not UTF-8 text (an invalid byte at "
+                            f"column {bad_byte.start() + 1})")
+            continue
         try:
-            item = _item(number, json.loads(raw))
+            data = loads(raw)  # too deep or too long a number is a JSONDecodeError too
         except json.JSONDecodeError as exc:
             problems.append(f"{source} line {number}: not JSON ({exc.msg} at column "
                             f"{exc.colno})")
             continue
+        lone = _lone_surrogate(data)
+        if lone is not None:
+            problems.append(f"{source} line {number}: holds a lone surrogate ({lone}), which "
+                            f"is not a character and cannot be sent as UTF-8")
+            continue
+        try:
+            item = _item(number, data)
         except ValueError as exc:
             problems.append(f"{source} line {number}: {exc}")
             continue
@@ -121,30 +162,36 @@ def parse_items(lines: Iterable[str], source: str) -> list[BatchItem]:
 
 
 class OutputFile:
-    """The output JSONL: what it already holds, and whole lines appended and flushed."""
+    """The output JSONL: what it already holds, and whole lines appended one at a time.
+
+    Only a regular file is read back for resuming and trimmed; a device or a pipe
+    (``/dev/stdout``, ``/dev/null``) is only written to. Lines are written through an
+    unbuffered file, so a failed write (a full disk) leaves nothing pending to be
+    written later, and raises ``OSError`` at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] | None = None
-        #: Whether an unfinished last line (a crash mid-write) was cut off on open.
+        self._file: IO[bytes] | None = None
+        #: Whether an unfinished or unreadable last line (a crash mid-write) was cut off.
         self.trimmed = False
+        #: Lines written by this run.
+        self.written = 0
+
+    def _regular(self) -> bool:
+        try:
+            return stat.S_ISREG(self.path.stat().st_mode)
+        except FileNotFoundError:
+            return False
 
     def finished(self, *, retry_failed: bool = False) -> tuple[set[str], int, int]:
-        """(ids to skip, ok lines, error lines) from the lines already written."""
+        """(ids to skip, ok lines, error lines) from the whole lines already written; a
+        line that is not UTF-8 JSON (a crash's leftovers) is not counted."""
         skip: set[str] = set()
         ok = failed = 0
-        if not self.path.exists():
+        if not self._regular():
             return skip, ok, failed
-        with self.path.open(encoding="utf-8") as existing:
-            for raw in existing:
-                if not raw.endswith("\n"):
-                    break  # an unfinished line: cut off when the file is opened to write
-                try:
-                    data = json.loads(raw)
-                except ValueError:
-                    continue
-                if not isinstance(data, dict) or "id" not in data:
-                    continue
+        with self.path.open("rb") as existing:
+            for data in _records(existing):
                 if data.get("ok") is True:
                     ok += 1
                     skip.add(id_key(data["id"]))
@@ -155,30 +202,73 @@ class OutputFile:
         return skip, ok, failed
 
     def open(self) -> None:
-        """Open for appending, first cutting off an unfinished last line if there is one."""
-        if self.path.exists():
+        """Open for appending, first cutting off an unfinished last line, and a last line
+        that is not UTF-8 (one cut inside a character, then ended), if there is one."""
+        if self._regular():
             with self.path.open("rb+") as raw:
                 size = raw.seek(0, os.SEEK_END)
                 keep = _after_last_newline(raw, size)
+                if keep:
+                    start = _after_last_newline(raw, keep - 1)
+                    raw.seek(start)
+                    if not _utf8(raw.read(keep - start)):
+                        keep = start  # a whole line, yet not one we could have written
                 if keep != size:
                     raw.truncate(keep)
                     self.trimmed = True
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = self.path.open("ab", buffering=0)
 
     def write(self, data: Mapping[str, Any]) -> None:
-        """One whole line, flushed at once."""
+        """One whole line, written at once; ``OSError`` when the file cannot take it."""
         assert self._file is not None, "open() the output first"
-        self._file.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
-        self._file.flush()
+        from jtd_ai.cli.output import json_text
+
+        line = memoryview((json_text(data) + "\n").encode("utf-8"))
+        while line:
+            count = self._file.write(line)
+            if count is None:  # pragma: no cover - only non-blocking files do this
+                raise BlockingIOError(f"{self.path} cannot take more now")
+            line = line[count:]
+        self.written += 1
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            file.close()  # unbuffered: nothing is left to write, so this cannot fail late
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _record(raw: bytes) -> dict[str, Any] | None:
+    """One output line as data, or None if it is not a JSON object with an id."""
+    from jtd_ai.wire import loads
+
+    try:
+        data = loads(raw.decode("utf-8"))
+    except ValueError:  # not UTF-8 (UnicodeDecodeError), not JSON, too deep, ...
+        return None
+    return data if isinstance(data, dict) and "id" in data else None
+
+
+def _records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """The records of whole lines; reading stops at an unfinished last line."""
+    for raw in lines:
+        if not raw.endswith(b"\n"):
+            return  # an unfinished line: cut off when the file is opened to write
+        data = _record(raw)
+        if data is not None:
+            yield data
 
 
 def _after_last_newline(raw: IO[bytes], size: int) -> int:
-    """The offset just after the last newline of the file (0 when it has none)."""
+    """The offset just after the last newline in the first ``size`` bytes of the file
+    (0 when there is none)."""
     end = size
     while end > 0:
         start = max(0, end - 65536)

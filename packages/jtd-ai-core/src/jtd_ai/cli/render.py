@@ -38,7 +38,7 @@ def response_dict(response: Response) -> dict[str, Any]:
 def error_dict(error: AIError) -> dict[str, Any]:
     """The typed error as data: type, message, and the provider's status when there is one."""
     data: dict[str, Any] = {"type": type(error).__name__, "message": error.message}
-    for name in ("status", "code", "request_id", "retryable"):
+    for name in ("status", "code", "request_id", "retryable", "error_type"):
         value = getattr(error, name, None)
         if value is not None:
             data[name] = value
