@@ -67,3 +67,34 @@ def test_error_event_mid_stream_keeps_the_text() -> None:
         list(driver.stream("hi"))
     assert info.value.partial is not None
     assert info.value.partial.content == "Par"
+
+
+def test_thinking_blocks_go_back_with_their_signatures() -> None:
+    import httpx
+
+    from jtd_ai import AIManager, Message, Tool
+    from jtd_ai.testing import ScriptedTransport
+
+    first = {"id": "msg_t", "type": "message", "role": "assistant",
+             "model": "claude-haiku-4-5-20251001", "stop_reason": "tool_use",
+             "usage": {"input_tokens": 10, "output_tokens": 20},
+             "content": [{"type": "thinking", "thinking": "Need the date.",
+                          "signature": "EqQBCgIYAhIM"},
+                         {"type": "tool_use", "id": "toolu_1", "name": "today", "input": {}}]}
+    final = {**first, "stop_reason": "end_turn",
+             "content": [{"type": "text", "text": "Monday."}]}
+    transport = ScriptedTransport(httpx.Response(200, json=first), httpx.Response(200, json=final))
+    manager = AIManager(providers={"anthropic": {"api_key": "anthropic-test-key-000001"}},
+                        config_file=False, env={}, transports={"anthropic": transport})
+    driver = manager.driver("anthropic")
+    tools = [Tool("today", "The date")]
+    history = [Message.user("What day is it?")]
+    reply = driver.send_message(history, tools=tools)
+    assert reply.reasoning == "Need the date."
+    history += [reply.to_message(), Message.tool("Monday", call_id="toolu_1")]
+    driver.send_message(history, tools=tools)
+    assistant = transport.bodies[1]["messages"][1]
+    assert assistant["content"][0] == {"type": "thinking", "thinking": "Need the date.",
+                                       "signature": "EqQBCgIYAhIM"}
+    assert assistant["content"][1]["type"] == "tool_use"
+    manager.close()

@@ -13,3 +13,4 @@ class TestAnthropicConformance(DriverConformanceTests):
     settings = {"api_key": "anthropic-test-key-000001"}
     samples = SAMPLES
     live_env = ("ANTHROPIC_API_KEY",)
+    unsupported_options = {"seed": "the Messages API has no seed"}

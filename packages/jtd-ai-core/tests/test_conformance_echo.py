@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from echo_samples import SAMPLES
+from echo_samples import SAMPLES, UNSUPPORTED
 
 from jtd_ai.testing import DriverConformanceTests
 
@@ -12,3 +12,4 @@ class TestEchoConformance(DriverConformanceTests):
     model = "echo-1"
     settings = {"api_key": "echo-secret-key-0001"}
     samples = SAMPLES
+    unsupported_options = UNSUPPORTED

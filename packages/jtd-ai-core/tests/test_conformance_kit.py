@@ -16,7 +16,7 @@ HELPERS = Path(__file__).parent / "helpers"
 
 HEADER = '''
 import pytest
-from echo_samples import SAMPLES
+from echo_samples import SAMPLES, UNSUPPORTED
 from jtd_ai.echo import EchoProtocol, _EchoDecoder
 from jtd_ai.errors import ProviderError
 from jtd_ai.testing import DriverConformanceTests
@@ -27,6 +27,7 @@ class Kit(DriverConformanceTests):
     model = "echo-1"
     settings = {"api_key": "echo-secret-key-0001", "base_url": "http://echo.invalid"}
     samples = SAMPLES
+    unsupported_options = UNSUPPORTED
 '''
 
 
@@ -148,3 +149,31 @@ class TestNoGuard(Kit):
 def test_undeclared_capability_is_skipped_by_name(pytester: pytest.Pytester) -> None:
     result = run(pytester, "\n\nclass TestEcho(Kit):\n    pass\n")
     result.stdout.fnmatch_lines(["*capability 'tools' not declared by the driver*"])
+
+
+def test_the_end_of_the_run_lists_every_kit_test_not_run(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "\n\nclass TestEcho(Kit):\n    pass\n")
+    result.stdout.fnmatch_lines([
+        "*jtd-ai conformance kit: * kit test(s) not run*",
+        "SKIPPED *TestEcho::test_request_options_are_sent*seed*: seed is not sent: echo*",
+        "SKIPPED *TestEcho::test_tool_calls_are_parsed*: capability 'tools' not declared*",
+    ])
+
+
+def test_a_reply_that_differs_from_its_sample_is_caught(pytester: pytest.Pytester) -> None:
+    body = '''
+
+import attrs
+
+
+class Doubled(EchoProtocol):
+    def parse_chat(self, response, request):
+        reply = super().parse_chat(response, request)
+        return attrs.evolve(reply, usage=attrs.evolve(
+            reply.usage, output_tokens=2 * reply.usage.output_tokens))
+
+
+class TestDoubled(Kit):
+    factory = Doubled
+'''
+    assert "test_chat_response_is_parsed" in failed(run(pytester, body))

@@ -231,3 +231,32 @@ def test_the_key_is_never_in_urls_reprs_or_errors(gemini, wire, key) -> None:
              str(info.value), repr(info.value), info.value.body_excerpt or "",
              json.dumps(server.bodies)]
     assert all(key not in text for text in texts)
+
+
+# -- finish reasons that mean a block (issue 16: some came back as an empty reply, OTHER) -----
+#: Gemini's FinishReason values that say a filter stopped the reply (ai.google.dev
+#: GenerateContentResponse.FinishReason; MODEL_ARMOR from the Vertex/genai SDK enums).
+BLOCKS = ["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
+          "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR"]
+
+
+@pytest.mark.parametrize("reason", BLOCKS)
+async def test_a_block_finish_is_content_filtered_with_its_message(gemini, wire, reason,
+                                                                   ) -> None:
+    message = f"The response was blocked ({reason.lower()})."
+    body = {"candidates": [{"content": {}, "finishReason": reason, "index": 0,
+                            "finishMessage": message}],
+            "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 7},
+            "modelVersion": "gemini-2.5-flash", "responseId": "r-block"}
+    driver, server = gemini(wire.ok(body), wire.ok(body))
+    for error in (pytest.raises(ContentFilteredError), pytest.raises(ContentFilteredError)):
+        with error as info:
+            if len(server.requests) == 0:
+                driver.send_message("x")
+            else:
+                await driver.asend_message("x")
+        assert info.value.category == reason
+        assert info.value.finish_message == message
+        assert message in str(info.value)
+        assert info.value.code == reason
+    assert len(server.requests) == 2  # a block is not retried

@@ -63,7 +63,8 @@ def test_streamed_and_whole_replies_agree(gemini, wire) -> None:
               "request_id")
     assert {f: getattr(got, f) for f in fields} == {f: getattr(sent, f) for f in fields}
     assert got.finish_reason is FinishReason.TOOL_CALLS
-    assert got.tool_calls[0].id.endswith("#U0lH")
+    assert got.tool_calls[0].metadata == sent.tool_calls[0].metadata == {
+        "thought_signature": "U0lH"}
 
 
 def test_thinking_stream_keeps_thoughts_apart(gemini, wire) -> None:
@@ -161,3 +162,21 @@ def test_stream_message_callback(gemini, wire) -> None:
     reply = driver.stream_message("hi", lambda chunk: seen.append(chunk.delta))
     assert seen == ["x", "y"]
     assert reply.content == "xy"
+
+
+@pytest.mark.parametrize("reason", ["PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "MODEL_ARMOR"])
+async def test_a_block_finish_in_a_stream_is_content_filtered(gemini, wire, reason) -> None:
+    message = "The response was blocked."
+    events = [wire.reply({"text": "Well, "}, finish=None),
+              {"candidates": [{"content": {}, "finishReason": reason, "index": 0,
+                               "finishMessage": message}],
+               "usageMetadata": {"promptTokenCount": 7, "totalTokenCount": 9}}]
+    driver, _ = gemini(wire.stream(wire.sse(*events)), wire.stream(wire.sse(*events)))
+    with pytest.raises(ContentFilteredError) as info:
+        list(driver.stream("x"))
+    assert (info.value.category, info.value.finish_message) == (reason, message)
+    assert info.value.partial is not None and info.value.partial.content == "Well, "
+    with pytest.raises(ContentFilteredError) as ainfo:
+        async for _ in driver.astream("x"):
+            pass
+    assert (ainfo.value.category, ainfo.value.finish_message) == (reason, message)

@@ -52,8 +52,20 @@ def test_function_calls_in_a_reply(gemini, wire) -> None:
         ("weather", {"city": "Florence"}), ("weather", {"city": "Paris"})]
     ids = [c.id for c in reply.tool_calls]
     assert len(set(ids)) == 2
-    assert ids[0].endswith("#U0lHMQ==")  # the signature travels with the call
-    assert "#" not in ids[1]
+    assert "#" not in ids[0] and "#" not in ids[1]  # the signature is not in the id...
+    assert reply.tool_calls[0].metadata == {"thought_signature": "U0lHMQ=="}  # ...but here
+    assert reply.tool_calls[1].metadata == {}
+
+
+def test_a_signature_in_an_id_of_an_earlier_version_still_goes_back(gemini, wire) -> None:
+    driver, server = gemini(wire.ok(wire.reply({"text": "ok"})))
+    old = ToolCall("gemini-call-0-1a2b3c4d5e#U0lHMQ==", "weather", '{"city": "Rome"}')
+    driver.send_message([Message.user("x"), Message.assistant(tool_calls=[old]),
+                         Message.tool("20 C", call_id=old.id)], tools=[WEATHER])
+    (model_turn,) = [c for c in server.bodies[0]["contents"] if c["role"] == "model"]
+    assert model_turn["parts"] == [{"functionCall": {"name": "weather",
+                                                     "args": {"city": "Rome"}},
+                                    "thoughtSignature": "U0lHMQ=="}]
 
 
 def test_ids_are_stable_for_the_same_calls(gemini, wire) -> None:

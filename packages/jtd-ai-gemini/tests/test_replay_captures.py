@@ -47,7 +47,7 @@ from jtd_ai_gemini.callids import make_call_id
 
 MODEL = "gemini-2.5-flash"
 FILTER_REASONS = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
-                  "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"}
+                  "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR"}
 PROBABILITY = {"NEGLIGIBLE": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4}
 
 
@@ -98,10 +98,11 @@ def request_from_wire(body: dict[str, Any], model: str = MODEL) -> ChatRequest:
             for p in (p for p in parts if "functionCall" in p):
                 call = p["functionCall"]
                 arguments = json.dumps(call.get("args", {}), ensure_ascii=False)
+                signature = p.get("thoughtSignature")
                 calls.append(ToolCall(make_call_id(
                     index=len(calls), name=call["name"], arguments=arguments,
-                    given=call.get("id"), signature=p.get("thoughtSignature")),
-                    call["name"], arguments))
+                    given=call.get("id")), call["name"], arguments,
+                    metadata={"thought_signature": signature} if signature else {}))
             messages.append(Message.assistant(text, tool_calls=calls))
             last_calls = calls
         elif all("functionResponse" in p for p in parts):

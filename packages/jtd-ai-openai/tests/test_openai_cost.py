@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from jtd_ai import PricingUnknownError, TokenUsage
@@ -68,3 +69,73 @@ def test_lookups_strip_snapshots_and_guess_nothing(model: str, found: str | None
     price = OPENAI_PRICES.get(model)
     expected = OPENAI_PRICES.get(found) if found else None
     assert price == expected
+
+
+# -- cache writes (issue 16: prompt_tokens_details.cache_write_tokens was dropped) -----------
+
+#: A documented usage object (CompletionUsage, prompt_tokens_details.cache_write_tokens):
+#: 3,000 prompt tokens, of which 1,000 were read from the cache and 1,500 written to it.
+CACHE_WRITE_USAGE = {
+    "prompt_tokens": 3000, "completion_tokens": 100, "total_tokens": 3100,
+    "prompt_tokens_details": {"cached_tokens": 1000, "cache_write_tokens": 1500,
+                              "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+}
+#: USD per million tokens, with a cache-write price set in the provider config.
+CACHE_WRITE_PRICES = {"gpt-4o-mini": {"input": "1.00", "cached_input": "0.10",
+                                      "cache_write": "1.25", "output": "4.00"}}
+#: 500 plain x $1.00 = 500; 1,000 cached x $0.10 = 100; 1,500 written x $1.25 = 1,875;
+#: 100 output x $4.00 = 400 -> 2,875 per million.
+CACHE_WRITE_COST = Decimal("0.002875")
+
+
+async def test_cache_write_tokens_are_read_and_billed_at_the_write_price(
+        openai_driver, mode: str) -> None:
+    from jtd_ai_openai.testing import completion
+
+    body = completion("ok", model="gpt-4o-mini", usage=CACHE_WRITE_USAGE)
+    driver = openai_driver(ScriptedTransport(httpx.Response(200, json=body)),
+                           prices=CACHE_WRITE_PRICES)
+    reply = (driver.send_message("hi") if mode == "sync" else await driver.asend_message("hi"))
+    assert reply.usage == TokenUsage(input_tokens=3000, output_tokens=100,
+                                     cached_input_tokens=1000, cache_write_tokens=1500)
+    assert reply.cost == CACHE_WRITE_COST
+
+
+async def test_cache_write_tokens_in_a_stream(openai_driver, mode: str) -> None:
+    from jtd_ai_openai.testing import chunk, sse
+
+    body = sse(chunk({"role": "assistant", "content": "ok"}, model="gpt-4o-mini"),
+               chunk({}, finish_reason="stop", model="gpt-4o-mini"),
+               chunk(usage=CACHE_WRITE_USAGE, choices=False, model="gpt-4o-mini"))
+    reply_body = httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+    driver = openai_driver(ScriptedTransport(reply_body), prices=CACHE_WRITE_PRICES)
+    if mode == "sync":
+        stream = driver.stream("hi")
+        list(stream)
+    else:
+        stream = driver.astream("hi")
+        [c async for c in stream]
+    reply = stream.response
+    assert reply is not None
+    assert reply.usage is not None and reply.usage.cache_write_tokens == 1500
+    assert reply.cost == CACHE_WRITE_COST
+
+
+def test_a_price_table_row_with_a_cache_write_price() -> None:
+    from jtd_ai_openai.catalog import Price, PriceTable
+
+    table = PriceTable(source="test", as_of=dt.date(2026, 1, 1), rows={
+        "m": Price(input="1.00", output="4.00", cached_input="0.10", cache_write="1.25")})
+    pricing = table.get("m")
+    assert pricing is not None and pricing.cache_write == Decimal("1.25")
+    usage = TokenUsage(input_tokens=3000, output_tokens=100, cached_input_tokens=1000,
+                       cache_write_tokens=1500)
+    assert pricing.cost(usage) == CACHE_WRITE_COST
+
+
+def test_a_price_table_refuses_float_prices() -> None:
+    from jtd_ai_openai.catalog import PriceTable
+
+    with pytest.raises(TypeError, match=r"'m'.*float.*'0\.15'"):
+        PriceTable(source="test", as_of=dt.date(2026, 1, 1), rows={"m": (0.15, None, "0.60")})

@@ -197,3 +197,42 @@ def test_stream_message_calls_back_per_chunk(openai_driver) -> None:
     response = openai_driver(ScriptedTransport(streamed(TEXT_STREAM))).stream_message(
         "hi", lambda c: seen.append(c.delta))
     assert "".join(seen) == response.content == "Olá, mundo"
+
+
+# -- choices[].index (issue 16: every choice was merged into choice 0) -----------------------
+# A Response is one choice: index 0 (n > 1 is refused before sending). A server that sends
+# other choices anyway (n set on its side, or a proxy) has their chunks left out, not merged.
+
+
+def indexed(index: int, delta: dict, finish: str | None = None) -> dict:
+    return {"id": "chatcmpl-n2", "object": "chat.completion.chunk", "created": 1_700_000_000,
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [{"index": index, "delta": delta, "logprobs": None,
+                         "finish_reason": finish}]}
+
+
+TWO_CHOICES = sse(
+    indexed(0, {"role": "assistant", "content": ""}),
+    indexed(1, {"role": "assistant", "content": ""}),
+    indexed(0, {"content": "Yes"}),
+    indexed(1, {"content": "No"}),
+    indexed(1, {"tool_calls": [{"index": 0, "id": "call_other", "type": "function",
+                                "function": {"name": "other", "arguments": "{}"}}]}),
+    indexed(0, {"content": ", indeed"}),
+    {**indexed(0, {}, "stop"), "choices": [
+        {"index": 1, "delta": {"content": " way"}, "logprobs": None, "finish_reason": "length"},
+        {"index": 0, "delta": {"content": "."}, "logprobs": None, "finish_reason": "stop"}]},
+    chunk(usage=usage(10, 8), choices=False),
+)
+
+
+async def test_chunks_of_other_choices_are_not_merged_into_choice_0(openai_driver,
+                                                                     mode: str) -> None:
+    driver = openai_driver(ScriptedTransport(streamed(TWO_CHOICES)))
+    chunks, response = await run(driver, mode)
+    assert response is not None
+    assert response.content == "Yes, indeed."
+    assert "".join(c.delta for c in chunks) == "Yes, indeed."
+    assert response.finish_reason is FinishReason.STOP
+    assert response.tool_calls == ()
+    assert response.usage == TokenUsage(10, 8)

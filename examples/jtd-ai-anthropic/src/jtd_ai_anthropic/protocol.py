@@ -40,7 +40,7 @@ from jtd_ai import (
     ToolCall,
     ToolCallDelta,
 )
-from jtd_ai.errors import ProviderUnavailableError, QuotaExceededError
+from jtd_ai.errors import ProviderUnavailableError, QuotaExceededError, ValidationError
 from jtd_ai_anthropic.pricing import price_of
 
 __all__ = ["AnthropicProtocol"]
@@ -67,7 +67,9 @@ def _image(part: ImagePart) -> dict[str, Any]:
 
 
 def _content(message: Message) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+    # An assistant turn's thinking blocks go back first, signatures unchanged: Anthropic
+    # needs them to continue a tool loop with extended thinking.
+    blocks: list[dict[str, Any]] = [dict(b) for b in message.metadata.get("thinking", ())]
     for part in message.parts:
         blocks.append({"type": "text", "text": part.text} if isinstance(part, TextPart)
                       else _image(part))
@@ -91,6 +93,9 @@ class AnthropicProtocol(ChatProtocol):
     # -- requests -------------------------------------------------------------------------
 
     def chat_request(self, request: ChatRequest, *, stream: bool) -> HttpRequest:
+        if request.seed is not None:
+            raise ValidationError(f"{self.name} cannot take a seed: the Messages API has none",
+                                  field="seed")
         system = "\n\n".join(m.text for m in request.messages if m.role == "system")
         messages: list[dict[str, Any]] = []
         for message in request.messages:
@@ -136,12 +141,17 @@ class AnthropicProtocol(ChatProtocol):
             text = "".join(b["text"] for b in blocks if b.get("type") == "text")
             calls = tuple(ToolCall(b["id"], b["name"], json.dumps(b.get("input") or {}))
                           for b in blocks if b.get("type") == "tool_use")
+            thinking = [{"type": "thinking", "thinking": b["thinking"],
+                         "signature": b.get("signature")}
+                        for b in blocks if b.get("type") == "thinking"]
             return Response(
                 content=text, model=data["model"], provider=self.provider,
                 finish_reason=_STOP.get(data.get("stop_reason") or "", FinishReason.OTHER),
                 usage=_usage(data["usage"]), tool_calls=calls,
                 request_id=response.headers.get("request-id"),
+                reasoning="".join(b["thinking"] for b in thinking) or None,
                 rate_limit=self.rate_limit(response.headers), raw=data,
+                metadata={"thinking": thinking} if thinking else {},
             )
         except (KeyError, TypeError) as exc:
             from jtd_ai import MalformedResponseError

@@ -181,10 +181,14 @@ class ModelNotFoundError(ProviderError):
 
 
 class ContentFilteredError(ProviderError):
-    """The provider refused or cut the reply for safety; ``category`` says why when known."""
+    """The provider refused or cut the reply for safety; ``category`` says why when known,
+    and ``finish_message`` is the provider's own explanation when it gave one (Gemini's
+    ``finishMessage``)."""
 
-    def __init__(self, message: str, *, category: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, message: str, *, category: str | None = None,
+                 finish_message: str | None = None, **kwargs: Any) -> None:
         self.category = category
+        self.finish_message = finish_message
         super().__init__(message, **kwargs)
 
 

@@ -74,7 +74,9 @@ class Pricing:
 
 
 def cost_of(usage: TokenUsage, pricing: Pricing) -> Decimal:
-    """The cost in dollars of ``usage`` at ``pricing``, tiers honoured."""
+    """The cost in dollars of ``usage`` at ``pricing``, tiers honoured; billed counts
+    (``TokenUsage.billed``) where the provider stated them."""
+    usage = usage.billed()
     input_rate, output_rate, cached_rate = pricing.input, pricing.output, pricing.cached_input
     for tier in sorted(pricing.tiers, key=lambda t: t.above_input_tokens):
         if usage.input_tokens > tier.above_input_tokens:

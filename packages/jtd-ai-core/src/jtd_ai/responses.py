@@ -35,6 +35,13 @@ class FinishReason(enum.StrEnum):
     OTHER = "other"
 
 
+def _optional_count(_: object, attribute: Any, value: int | None) -> None:
+    if value is not None and value < 0:
+        from jtd_ai.errors import ValidationError
+
+        raise ValidationError(f"{attribute.name} cannot be negative", field=attribute.name)
+
+
 @frozen
 class TokenUsage:
     """Tokens of one call.
@@ -43,6 +50,10 @@ class TokenUsage:
     is the part read from the provider's cache. ``output_tokens`` counts every generated
     token, reasoning included; ``reasoning_tokens`` is the part spent thinking.
     ``cache_write_tokens`` is the part of the input written to a cache, where billed apart.
+
+    These are the tokens the provider *processed*. Where it bills a different number (Cohere's
+    ``billed_units``), ``billed_input_tokens`` / ``billed_output_tokens`` say so and cost
+    follows them; None (the default) means billed as processed. See :meth:`billed`.
     """
 
     input_tokens: int = 0
@@ -50,6 +61,8 @@ class TokenUsage:
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
     cache_write_tokens: int = 0
+    billed_input_tokens: int | None = field(default=None, validator=_optional_count)
+    billed_output_tokens: int | None = field(default=None, validator=_optional_count)
 
     def __attrs_post_init__(self) -> None:
         for name in ("input_tokens", "output_tokens", "cached_input_tokens",
@@ -63,6 +76,21 @@ class TokenUsage:
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    def billed(self) -> TokenUsage:
+        """The tokens that are billed: this usage with the billed counts, where the provider
+        stated them, in place of the processed ones (cached, cache-write and reasoning parts
+        capped to fit)."""
+        if self.billed_input_tokens is None and self.billed_output_tokens is None:
+            return self
+        billed_in = (self.input_tokens if self.billed_input_tokens is None
+                     else self.billed_input_tokens)
+        billed_out = (self.output_tokens if self.billed_output_tokens is None
+                      else self.billed_output_tokens)
+        cached = min(self.cached_input_tokens, billed_in)
+        return TokenUsage(billed_in, billed_out, cached,
+                          min(self.reasoning_tokens, billed_out),
+                          min(self.cache_write_tokens, billed_in - cached))
+
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
             self.input_tokens + other.input_tokens,
@@ -70,7 +98,21 @@ class TokenUsage:
             self.cached_input_tokens + other.cached_input_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
+            *_billed_sum(self, other),
         )
+
+
+def _billed_sum(a: TokenUsage, b: TokenUsage) -> tuple[int | None, int | None]:
+    """The billed counts of ``a + b``: None where neither states one."""
+    if a.billed_input_tokens is None and b.billed_input_tokens is None:
+        billed_in = None
+    else:
+        billed_in = a.billed().input_tokens + b.billed().input_tokens
+    if a.billed_output_tokens is None and b.billed_output_tokens is None:
+        billed_out = None
+    else:
+        billed_out = a.billed().output_tokens + b.billed().output_tokens
+    return billed_in, billed_out
 
 
 @frozen
@@ -106,6 +148,9 @@ class Response:
     rate_limit: RateLimitInfo | None = field(default=None, repr=False)
     #: The decoded provider payload(s), for what our types do not carry.
     raw: Any = field(default=None, repr=False, eq=False)
+    #: Provider data the assistant turn must carry back on the next call (see
+    #: ``Message.metadata``); kept out of equality.
+    metadata: Mapping[str, Any] = field(factory=dict, repr=False, eq=False)
 
     def completed(self, *, latency: float | None, cost: Decimal | None,
                   pricing: Pricing | None, keep_raw: bool = True) -> Response:
@@ -117,13 +162,14 @@ class Response:
             self.tool_calls, self.request_id, self.refusal, self.reasoning,
             self.cost if cost is None else cost, self.pricing if pricing is None else pricing,
             self.latency if latency is None else latency, self.rate_limit,
-            self.raw if keep_raw else None,
+            self.raw if keep_raw else None, self.metadata,
         )
 
     def to_message(self) -> Message:
         """The assistant turn to append to the history for a follow-up."""
         return Message(
-            "assistant", (TextPart(self.content),) if self.content else (), self.tool_calls
+            "assistant", (TextPart(self.content),) if self.content else (), self.tool_calls,
+            reasoning=self.reasoning, metadata=self.metadata,
         )
 
 
@@ -135,6 +181,9 @@ class ToolCallDelta:
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    #: What the provider attached to the call (see ``ToolCall.metadata``); pieces with one
+    #: ``index`` have theirs merged.
+    metadata: Mapping[str, Any] = field(factory=dict, eq=False, repr=False)
 
 
 def _deltas(value: Iterable[ToolCallDelta]) -> tuple[ToolCallDelta, ...]:

@@ -38,13 +38,15 @@ class StreamAccumulator:
         if chunk.refusal:
             self._refusal.append(chunk.refusal)
         for part in chunk.tool_calls:
-            slot = self._calls.setdefault(part.index, [None, None, []])
+            slot = self._calls.setdefault(part.index, [None, None, [], {}])
             if part.id:
                 slot[0] = part.id
             if part.name:
                 slot[1] = part.name
             if part.arguments:
                 slot[2].append(part.arguments)
+            if part.metadata:
+                slot[3].update(part.metadata)
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
         if chunk.usage is not None:
@@ -62,7 +64,8 @@ class StreamAccumulator:
 
     def response(self, *, request_id: str | None = None) -> Response:
         calls = tuple(
-            ToolCall(id=slot[0] or f"call_{index}", name=slot[1] or "", arguments="".join(slot[2]))
+            ToolCall(id=slot[0] or f"call_{index}", name=slot[1] or "", arguments="".join(slot[2]),
+                     metadata=slot[3])
             for index, slot in sorted(self._calls.items())
         )
         return Response(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core_helpers import echo_reply, sse
 
+from jtd_ai import TokenUsage
 from jtd_ai.testing import CannedResponse, WireSamples
 
 STREAM = sse(
@@ -12,13 +13,19 @@ STREAM = sse(
 )
 
 
+#: Echo answers the same whatever the sampling options: it sends only max_tokens.
+UNSUPPORTED = dict.fromkeys(("temperature", "top_p", "stop", "seed"),
+                            "echo answers the same whatever the sampling options")
+
+
 def error(status: int, message: str, **headers: str) -> CannedResponse:
     return CannedResponse(status, {"error": message}, headers=headers)
 
 
 SAMPLES = WireSamples(
     chat=CannedResponse(200, echo_reply("echo: Hello there", input_tokens=1, output_tokens=3),
-                        content="echo: Hello there"),
+                        content="echo: Hello there", finish_reason="stop",
+                        usage=TokenUsage(1, 3), cost="0"),
     stream=CannedResponse(200, STREAM, {"content-type": "text/event-stream"},
                           content="echo: Hello there"),
     models=CannedResponse(200, {"data": [{"id": "echo-1"}, {"id": "echo-large"}]}),

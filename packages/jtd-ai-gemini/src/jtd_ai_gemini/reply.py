@@ -3,7 +3,8 @@
 A whole reply and a stream chunk have the same shape, so both go through :func:`translate`;
 that is what makes a streamed reply and a non-streamed one agree. Text parts make the
 content, ``thought: true`` parts the reasoning, ``functionCall`` parts the tool calls (their
-``args`` object becomes the JSON text of ``ToolCall.arguments``). Token usage follows our
+``args`` object becomes the JSON text of ``ToolCall.arguments``, a ``thoughtSignature``
+its ``metadata``). Token usage follows our
 rules: input includes cached and tool-use prompt tokens, output includes thinking tokens.
 """
 
@@ -18,7 +19,7 @@ from jtd_ai.convert import structure_wire
 from jtd_ai.errors import ContentFilteredError
 from jtd_ai.messages import ToolCall
 from jtd_ai.responses import FinishReason, Response, TokenUsage
-from jtd_ai_gemini.callids import make_call_id
+from jtd_ai_gemini.callids import SIGNATURE, make_call_id
 from jtd_ai_gemini.wire import (
     Candidate,
     GenerateContentResponse,
@@ -30,10 +31,12 @@ from jtd_ai_gemini.wire import (
 __all__ = ["FILTERED", "Turn", "blocked_prompt", "filtered", "finish_reason", "read",
            "translate", "usage_of"]
 
-#: Finish reasons that mean a safety or policy filter stopped the reply.
+#: Finish reasons that mean a safety or policy filter stopped the reply (the
+#: ``FinishReason`` enum of the Gemini API reference; ``MODEL_ARMOR`` is Vertex's, sent by
+#: Model Armor templates). Each is a ContentFilteredError, never a quiet empty reply.
 FILTERED = frozenset({
     "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-    "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION",
+    "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "MODEL_ARMOR",
 })
 _ERRORS = frozenset({"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL", "TOO_MANY_TOOL_CALLS"})
 _PROBABILITY = {"NEGLIGIBLE": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4}
@@ -72,8 +75,11 @@ def translate(reply: GenerateContentResponse, *, call_offset: int = 0) -> Turn:
                 arguments = json.dumps(call.args or {}, ensure_ascii=False)
                 index = call_offset + len(calls)
                 call_id = make_call_id(index=index, name=call.name, arguments=arguments,
-                                       given=call.id, signature=part.thoughtSignature)
-                calls.append(ToolCall(id=call_id, name=call.name, arguments=arguments))
+                                       given=call.id)
+                metadata = ({SIGNATURE: part.thoughtSignature} if part.thoughtSignature
+                            else {})
+                calls.append(ToolCall(id=call_id, name=call.name, arguments=arguments,
+                                      metadata=metadata))
             elif part.text:
                 (reasoning if part.thought else text).append(part.text)
     return Turn(
@@ -123,6 +129,7 @@ def blocked_prompt(reply: GenerateContentResponse, provider: str,
         f"{provider} blocked the prompt (blockReason {feedback.blockReason}, category "
         f"{category}){detail}. Rephrase it, or relax safetySettings if that is appropriate",
         category=category, provider=provider, code=feedback.blockReason, body=body,
+        finish_message=feedback.blockReasonMessage,
     )
 
 
@@ -132,10 +139,12 @@ def filtered(turn: Turn, provider: str, partial: Response | None,
     if turn.finish not in FILTERED or turn.candidate is None:
         return None
     category = _category(turn.candidate.safetyRatings) or turn.finish
+    said = turn.candidate.finishMessage
+    detail = f": {said}" if said else ""
     return ContentFilteredError(
-        f"{provider} stopped the reply (finishReason {turn.finish}, category {category}); "
-        f"anything generated before that is in .partial", category=category,
-        provider=provider, code=turn.finish, body=body, partial=partial,
+        f"{provider} stopped the reply (finishReason {turn.finish}, category {category})"
+        f"{detail}; anything generated before that is in .partial", category=category,
+        provider=provider, code=turn.finish, body=body, partial=partial, finish_message=said,
     )
 
 

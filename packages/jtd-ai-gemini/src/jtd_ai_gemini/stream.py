@@ -53,7 +53,8 @@ class GeminiStreamDecoder(StreamDecoder):
             if stopped is not None:
                 raise stopped
             finish = finish_reason(turn.finish, self.calls > 0)
-        deltas = [ToolCallDelta(first + i, id=c.id, name=c.name, arguments=c.arguments)
+        deltas = [ToolCallDelta(first + i, id=c.id, name=c.name, arguments=c.arguments,
+                                metadata=c.metadata)
                   for i, c in enumerate(turn.calls)]
         return (StreamChunk(delta=turn.text, reasoning=turn.reasoning, tool_calls=deltas,
                             finish_reason=finish, usage=turn.usage, model=turn.model,

@@ -14,9 +14,19 @@ from jtd_ai.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from jtd_ai.config import ProviderConfig
+    from jtd_ai_openai.catalog import ModelFacts, ModelTable, Price, PriceTable
+    from jtd_ai_openai.errors import ErrorFields
     from jtd_ai_openai.protocol import OpenAIProtocol
+    from jtd_ai_openai.wire import Usage
 
-__all__ = ["OpenAIProtocol", "register_drivers"]
+#: The API for drivers built on this one: the protocol to subclass, its price and model
+#: tables, and the types its hooks take (``token_usage(usage, raw)``,
+#: ``classify_error(response, fields)``).
+__all__ = ["ErrorFields", "ModelFacts", "ModelTable", "OpenAIProtocol", "Price", "PriceTable",
+           "Usage", "register_drivers"]
+_LAZY = {"OpenAIProtocol": "protocol", "PriceTable": "catalog", "Price": "catalog",
+         "ModelTable": "catalog", "ModelFacts": "catalog", "ErrorFields": "errors",
+         "Usage": "wire"}
 
 __version__ = "0.1.0"
 
@@ -41,6 +51,7 @@ def register_drivers(register: Any) -> None:
 def __getattr__(name: str) -> Any:
     # Lazy, so `from jtd_ai_openai import OpenAIProtocol` works for subclassers without
     # making plugin discovery import the adapter.
-    if name == "OpenAIProtocol":
-        return importlib.import_module("jtd_ai_openai.protocol").OpenAIProtocol
+    module = _LAZY.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(f"jtd_ai_openai.{module}"), name)
     raise AttributeError(f"module 'jtd_ai_openai' has no attribute {name!r}")

@@ -73,6 +73,12 @@ _KIND_PREFIXES = (
     ("gpt-image", ModelKind.IMAGE), ("whisper", ModelKind.AUDIO), ("tts", ModelKind.AUDIO),
 )
 _SERVER_TROUBLE = frozenset({"server_error", "service_unavailable_error", "server_is_overloaded"})
+#: What to say after the provider's message, by the type of error (first match wins).
+_HINTS: tuple[tuple[type[ProviderError], str], ...] = (
+    (QuotaExceededError, ". Add credit or raise the spending limit; retrying will not help"),
+    (InvalidCredentialsError, ". Check the API key"),
+    (ModelNotFoundError, ". List the models this key can use with get_available_models()"),
+)
 
 
 class OpenAIProtocol(ChatProtocol):
@@ -89,6 +95,15 @@ class OpenAIProtocol(ChatProtocol):
     #: Whether ``completion_tokens`` already counts reasoning tokens (OpenAI: yes). Used
     #: only when ``total_tokens`` does not settle it (see :meth:`token_usage`).
     completion_includes_reasoning: ClassVar[bool] = True
+    #: The driver's own ``[providers.NAME]`` keys (see :mod:`jtd_ai_openai.options`); a
+    #: subclass adding keys extends it: ``OpenAIProtocol.config_options | {"region"}``.
+    config_options: ClassVar[frozenset[str] | None] = OpenAIOptions.KEYS
+    #: A provider's errors of its own, each with the typed error it is, keyed by HTTP
+    #: status (``402``) or by the error's code, type or whole message (``"Model Not
+    #: Exist"``). Checked first, for error replies and error events in a stream alike::
+    #:
+    #:     error_types = {402: QuotaExceededError, "Model Not Exist": ModelNotFoundError}
+    error_types: ClassVar[Mapping[int | str, type[ProviderError]]] = {}
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
@@ -210,7 +225,8 @@ class OpenAIProtocol(ChatProtocol):
             model=completion.model,
             provider=self.provider,
             finish_reason=self.finish_reason(choice.finish_reason),
-            usage=self.token_usage(completion.usage) if completion.usage else None,
+            usage=(self.token_usage(completion.usage, _usage_mapping(data))
+                   if completion.usage else None),
             tool_calls=calls,
             request_id=headers.get(self.request_id_header) if self.request_id_header else None,
             refusal=message.refusal or None,
@@ -222,15 +238,30 @@ class OpenAIProtocol(ChatProtocol):
     def stream_decoder(self, request: ChatRequest) -> StreamDecoder:
         return ChatStreamDecoder(self)
 
-    def token_usage(self, usage: Usage) -> TokenUsage:
+    def token_usage(self, usage: Usage, raw: Mapping[str, Any] | None = None) -> TokenUsage:
         """Our counts: input includes cached tokens, output includes reasoning tokens.
+        The usage hook: override it to read what a provider adds to ``usage``.
+
+        ``usage`` is the documented part, typed (:class:`jtd_ai_openai.wire.Usage`); ``raw``
+        is the provider's ``usage`` object exactly as sent, every field included, for a
+        subclass that reads more (DeepSeek's ``prompt_cache_hit_tokens``, say)::
+
+            def token_usage(self, usage, raw=None):
+                counted = super().token_usage(usage, raw)
+                hits = (raw or {}).get("prompt_cache_hit_tokens")
+                return counted if hits is None else attrs.evolve(
+                    counted, cached_input_tokens=hits)
 
         OpenAI counts reasoning inside ``completion_tokens``; xAI does not. When
         ``total_tokens`` equals prompt + completion + reasoning, reasoning was left out and
         is added; when it equals prompt + completion, it was in; otherwise the class's
-        :attr:`completion_includes_reasoning` decides."""
+        :attr:`completion_includes_reasoning` decides. Cache writes
+        (``prompt_tokens_details.cache_write_tokens``) are part of the input, billed at the
+        cache-write price when the model has one."""
         cached = (usage.prompt_tokens_details.cached_tokens or 0
                   if usage.prompt_tokens_details else 0)
+        written = (usage.prompt_tokens_details.cache_write_tokens or 0
+                   if usage.prompt_tokens_details else 0)
         reasoning = (usage.completion_tokens_details.reasoning_tokens or 0
                      if usage.completion_tokens_details else 0)
         output = usage.completion_tokens
@@ -245,7 +276,8 @@ class OpenAIProtocol(ChatProtocol):
             if not included:
                 output += reasoning
         return TokenUsage(input_tokens=usage.prompt_tokens, output_tokens=output,
-                          cached_input_tokens=cached, reasoning_tokens=reasoning)
+                          cached_input_tokens=cached, reasoning_tokens=reasoning,
+                          cache_write_tokens=written)
 
     def finish_reason(self, value: str | None) -> FinishReason | None:
         """Our finish reason for the wire's (None while a stream is still going)."""
@@ -308,6 +340,11 @@ class OpenAIProtocol(ChatProtocol):
     def _error_by_code(self, fields: ErrorFields, context: dict[str, Any],
                        retry_after: float | None) -> ProviderError | None:
         kinds, message, provider = fields.kinds, fields.message, self.provider
+        for key in (context.get("status"), fields.code, fields.type, message):
+            own = self.error_types.get(key) if key is not None else None
+            if own is not None:
+                hint = next((h for t, h in _HINTS if issubclass(own, t)), "")
+                return own(f"{provider}: {message}{hint}", retry_after=retry_after, **context)
         if "insufficient_quota" in kinds:
             return QuotaExceededError(
                 f"{provider}: the account is out of quota or credit: {message}. Add credit "
@@ -373,6 +410,12 @@ class OpenAIProtocol(ChatProtocol):
 
     def pricing(self, model: str) -> Pricing | None:
         return self.price_table.get(model) if self.price_table is not None else None
+
+
+def _usage_mapping(data: Any) -> Mapping[str, Any]:
+    """A reply's or chunk's ``usage`` object as sent (empty when it has none)."""
+    usage = data.get("usage") if isinstance(data, Mapping) else None
+    return usage if isinstance(usage, Mapping) else {}
 
 
 def _kind(model: str) -> ModelKind:

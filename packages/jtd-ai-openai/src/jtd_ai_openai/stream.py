@@ -4,9 +4,10 @@ Each event is a ``chat.completion.chunk``; ``data: [DONE]`` ends the stream. Too
 as fragments keyed by ``index`` (OpenAI sends the id and name first, then argument pieces;
 xAI sends each call whole); the core's StreamAccumulator joins them. With
 ``stream_options.include_usage`` the usage arrives in a last chunk whose ``choices`` is
-empty. An ``{"error": ...}`` event (or an SSE ``event: error``) becomes a typed error, and
-a body that ends before ``[DONE]`` is an interruption: in both cases the core keeps what
-arrived in ``partial``.
+empty. Only choice 0 is read: a chunk of another choice (``choices[].index`` > 0, from a
+server that streams several) is left out rather than merged. An ``{"error": ...}`` event
+(or an SSE ``event: error``) becomes a typed error, and a body that ends before ``[DONE]``
+is an interruption: in both cases the core keeps what arrived in ``partial``.
 """
 
 from __future__ import annotations
@@ -70,10 +71,13 @@ class ChatStreamDecoder(StreamDecoder):
         chunk = structure_wire(payload, ChatChunk, provider=provider, what="$chunk")
         if chunk.model:
             self.model = chunk.model
-        usage = self.protocol.token_usage(chunk.usage) if chunk.usage is not None else None
-        if not chunk.choices:
+        usage = (self.protocol.token_usage(chunk.usage, payload.get("usage") or {})
+                 if chunk.usage is not None else None)
+        # One Response is one choice, index 0 (n > 1 is refused before sending); a server
+        # that streams other choices anyway has their chunks left out, never merged in.
+        choice = next((c for c in chunk.choices if c.index == 0), None)
+        if choice is None:
             return (StreamChunk(usage=usage, model=self.model, raw=payload),) if usage else ()
-        choice = chunk.choices[0]
         delta = choice.delta
         calls = tuple(self._delta(call) for call in delta.tool_calls or ())
         finish = self.protocol.finish_reason(choice.finish_reason)
@@ -97,6 +101,7 @@ class ChatStreamDecoder(StreamDecoder):
         except (KeyError, TypeError, ValueError):
             return None
         if (type(content) is not str or not content or choice.get("finish_reason") is not None
+                or type(choice) is not dict or choice.get("index", 0) != 0
                 or type(choice.get("index", 0)) is not int
                 or len(delta) > 2 or not _TEXT_ONLY.issuperset(delta)
                 or type(payload) is not dict or "error" in payload

@@ -73,6 +73,8 @@ class DeltaChoice:
 @define
 class PromptDetails:
     cached_tokens: int | None = None
+    #: Prompt tokens written to the cache, where the provider bills writes apart.
+    cache_write_tokens: int | None = None
 
 
 @define
@@ -156,12 +158,13 @@ def read_usage(data: object) -> tuple[bool, Usage | None]:
     raw_prompt = data.get("prompt_tokens_details")
     raw_completion = data.get("completion_tokens_details")
     ok_prompt, cached = _details(raw_prompt, "cached_tokens")
+    ok_written, written = _details(raw_prompt, "cache_write_tokens")
     ok_completion, reasoning = _details(raw_completion, "reasoning_tokens")
-    if not (ok_prompt and ok_completion):
+    if not (ok_prompt and ok_written and ok_completion):
         return False, None
     return True, Usage(
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=total,
-        prompt_tokens_details=None if raw_prompt is None else PromptDetails(cached),
+        prompt_tokens_details=None if raw_prompt is None else PromptDetails(cached, written),
         completion_tokens_details=None if raw_completion is None else CompletionDetails(
             reasoning),
     )

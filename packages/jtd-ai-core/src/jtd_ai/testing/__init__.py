@@ -10,19 +10,26 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from jtd_ai.testing.conformance import CannedResponse, DriverConformanceTests, WireSamples
+    from jtd_ai.testing.conformance import (
+        CannedResponse,
+        DriverConformanceTests,
+        ExpectedCall,
+        WireSamples,
+    )
     from jtd_ai.testing.fake import FakeAI, FakeCall
     from jtd_ai.testing.replay import CaptureFolder, error_status, sidecar_headers, sidecar_owner
     from jtd_ai.testing.server import FakeProviderServer, Fault, RecordedRequest
     from jtd_ai.testing.transports import BrokenStream, ScriptedTransport
 
-__all__ = ["BrokenStream", "CannedResponse", "CaptureFolder", "DriverConformanceTests", "FakeAI",
-           "FakeCall", "FakeProviderServer", "Fault", "RecordedRequest", "ScriptedTransport",
-           "WireSamples", "error_status", "sidecar_headers", "sidecar_owner"]
+__all__ = ["BrokenStream", "CannedResponse", "CaptureFolder", "DriverConformanceTests",
+           "ExpectedCall", "FakeAI", "FakeCall", "FakeProviderServer", "Fault", "RecordedRequest",
+           "ScriptedTransport", "WireSamples", "error_status", "sidecar_headers",
+           "sidecar_owner"]
 
 _EXPORTS = {
     "CannedResponse": "conformance", "DriverConformanceTests": "conformance",
-    "WireSamples": "conformance", "FakeAI": "fake", "FakeCall": "fake",
+    "WireSamples": "conformance", "ExpectedCall": "conformance",
+    "FakeAI": "fake", "FakeCall": "fake",
     "FakeProviderServer": "server", "Fault": "server", "RecordedRequest": "server",
     "BrokenStream": "transports", "ScriptedTransport": "transports",
     "CaptureFolder": "replay", "error_status": "replay", "sidecar_headers": "replay",

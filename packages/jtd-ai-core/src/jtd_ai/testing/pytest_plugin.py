@@ -9,7 +9,7 @@ It stays light: nothing of jtd-ai is imported until a fixture is used.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -53,3 +53,38 @@ def fake_provider_server(_jtd_ai_fake_server: FakeProviderServer) -> Iterator[Fa
     _jtd_ai_fake_server.requests.clear()
     yield _jtd_ai_fake_server
     _jtd_ai_fake_server.clear_faults()
+
+
+# -- the conformance kit's skip summary ---------------------------------------------------------
+# A green kit run must not hide an untested capability: every kit test that was skipped (or
+# marked xfail by the driver) is listed at the end of the run with its reason.
+
+_KIT_SKIPS = pytest.StashKey[list[tuple[str, str, str]]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None],
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    cls = getattr(item, "cls", None)
+    if getattr(cls, "_jtd_ai_conformance_kit", False) and report.skipped:
+        if hasattr(report, "wasxfail"):
+            outcome, reason = "xfail", str(report.wasxfail) or "(no reason)"
+        else:
+            outcome = "skipped"
+            longrepr = report.longrepr
+            reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+            reason = reason.removeprefix("Skipped: ")
+        item.config.stash.setdefault(_KIT_SKIPS, []).append((item.nodeid, outcome, reason))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    """List every conformance-kit test that did not run, and why."""
+    skips = config.stash.get(_KIT_SKIPS, [])
+    if not skips:
+        return
+    terminalreporter.section(f"jtd-ai conformance kit: {len(skips)} kit test(s) not run")
+    for nodeid, outcome, reason in skips:
+        terminalreporter.line(f"{outcome.upper():8} {nodeid}: {reason}")
