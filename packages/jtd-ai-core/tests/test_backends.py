@@ -605,3 +605,18 @@ def test_a_base_url_that_cannot_be_used_is_refused_before_any_request() -> None:
             driver_for(base_url=bad).transport  # noqa: B018
     spaced = driver_for(base_url="http://127.0.0.1:9/my path/v1").transport
     assert spaced._base == "http://127.0.0.1:9/my%20path/v1/"
+
+
+def test_a_body_that_is_not_json_is_a_validation_error_before_sending() -> None:
+    from jtd_ai.errors import ValidationError
+    from jtd_ai.wire import HttpRequest
+
+    sent: list[httpx.Request] = []
+    driver = driver_for()
+    driver._http_transport = httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(200))
+    call = driver._call("chat")
+    for bad in ({"x": float("nan")}, {"x": {1, 2}}, {"x": "ok", 1j: 2}):
+        with pytest.raises(ValidationError, match="cannot be encoded as JSON"):
+            driver.transport.send(HttpRequest("POST", "chat", json=bad), call,
+                                  driver._policy(None))
+    assert sent == []

@@ -141,3 +141,14 @@ def test_version_and_python_dash_m(jtd: Cli) -> None:
     out = subprocess.run([sys.executable, "-m", "jtd_ai", "--version"], capture_output=True,
                          text=True, timeout=60, check=True)
     assert "jtd-ai" in out.stdout
+
+
+def test_providers_mask_a_password_in_base_url(jtd: Cli) -> None:
+    with jtd.config.open("a", encoding="utf-8") as config:
+        config.write('\n[providers.gateway]\ndriver = "ollama"\n'
+                     'base_url = "http://bob:hunter2-secret@127.0.0.1:9"\n')
+    result = jtd("providers", "--json")
+    assert result.exit_code in (0, 1), result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)["providers"]}
+    assert "hunter2-secret" not in result.output
+    assert rows["gateway"]["base_url"] == "http://bob:[REDACTED]@127.0.0.1:9"

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         StoreError,
         StreamInterruptedError,
         TimeoutError,
+        UnexpectedError,
         ValidationError,
     )
     from jtd_ai.hookspecs import hookimpl
@@ -86,6 +87,7 @@ _EXPORTS = {
     "QuotaExceededError": "errors", "RateLimitError": "errors",
     "ResponseTooLargeError": "errors",
     "StreamInterruptedError": "errors", "TimeoutError": "errors", "ValidationError": "errors",
+    "UnexpectedError": "errors",
 }
 
 __all__ = [
@@ -100,6 +102,7 @@ __all__ = [
     "ResponseTooLargeError", "Role",
     "Secret", "StoreError", "StreamChunk", "StreamDecoder", "StreamEvent", "StreamInterruptedError",
     "TextPart", "TimeoutError", "TokenUsage", "Tool", "ToolCall", "ToolCallDelta",
+    "UnexpectedError",
     "ValidationError", "hookimpl", "list_drivers",
 ]
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define, field
 
-from jtd_ai.errors import AIError, BatchCancelledError, ValidationError
+from jtd_ai.errors import AIError, BatchCancelledError, UnexpectedError, ValidationError
 
 if TYPE_CHECKING:
     from jtd_ai.request import ChatRequest
@@ -44,25 +44,6 @@ T = TypeVar("T")
 
 #: How much of an unexpected exception's text an item's error repeats.
 _DETAIL_LIMIT = 300
-
-
-class UnexpectedError(AIError):
-    """An exception that is not a jtd-ai error ended one item of a batch: a bug in jtd-ai,
-    a driver or a hook. ``error_type`` names the original exception's type; the message
-    repeats its text with secrets masked. The original exception is not attached (its
-    arguments may hold what was being sent); its traceback is logged at DEBUG (logger
-    ``jtd_ai.batch``), masked the same way."""
-
-    def __init__(self, message: str, *, error_type: str) -> None:
-        self.error_type = error_type
-        super().__init__(message)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_unexpected, (self.message, self.error_type))
-
-
-def _rebuild_unexpected(message: str, error_type: str) -> UnexpectedError:
-    return UnexpectedError(message, error_type=error_type)
 
 
 def _type_name(exc: BaseException) -> str:

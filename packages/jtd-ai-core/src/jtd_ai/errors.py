@@ -34,6 +34,7 @@ __all__ = [
     "StoreError",
     "StreamInterruptedError",
     "TimeoutError",
+    "UnexpectedError",
     "ValidationError",
 ]
 
@@ -212,6 +213,25 @@ class ResponseTooLargeError(ProviderError):
     """A reply, a decompressed body or one stream line passed its size cap
     (``max_response_size``, ``max_line_size``); never retried, as it would come back the
     same. ``partial`` holds a stream's chunks received before it."""
+
+
+class UnexpectedError(AIError):
+    """An exception that is not a jtd-ai error ended a call or a batch item: a bug in
+    jtd-ai, a driver or a hook. ``error_type`` names the original exception's type; the
+    message repeats its text with secrets masked. The original exception is not attached
+    (its arguments may hold what was being sent); its traceback is logged at DEBUG, masked
+    the same way."""
+
+    def __init__(self, message: str, *, error_type: str) -> None:
+        self.error_type = error_type
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_unexpected, (self.message, self.error_type))
+
+
+def _rebuild_unexpected(message: str, error_type: str) -> UnexpectedError:
+    return UnexpectedError(message, error_type=error_type)
 
 
 class BatchCancelledError(AIError):

@@ -44,6 +44,7 @@ from jtd_ai.errors import (
     ResponseTooLargeError,
     StreamInterruptedError,
     TimeoutError,
+    ValidationError,
 )
 from jtd_ai.framing import NDJSONFramer, SSEFramer
 from jtd_ai.retry import RetryPolicy, RetryState
@@ -208,7 +209,12 @@ class Transport:
             headers[name.lower()] = value
         body = None
         if req.json is not None:
-            body = _encode(req.json)
+            try:
+                body = _encode(req.json)
+            except (TypeError, ValueError, RecursionError) as exc:  # the last line of defence:
+                raise ValidationError(  # what a driver built is not JSON; nothing is sent
+                    f"{self.config.name}: the request body cannot be encoded as JSON "
+                    f"({type(exc).__name__}: {redact(str(exc))[:200]})") from None
             headers.setdefault("content-type", "application/json")
         if req.stream == "sse":
             headers.setdefault("accept", "text/event-stream")

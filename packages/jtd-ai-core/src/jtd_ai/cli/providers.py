@@ -9,6 +9,7 @@ import click
 from jtd_ai.cli.exits import ITEMS_FAILED, OK
 from jtd_ai.cli.output import emit_json, table
 from jtd_ai.cli.state import state
+from jtd_ai.secret import mask_url
 
 if TYPE_CHECKING:
     from jtd_ai.config import ProviderConfig
@@ -75,7 +76,8 @@ def _describe(manager: AIManager, name: str, *, check: bool,
         row.update(driver=None, base_url=None, default_model=None, key=None,
                    status=_unusable(manager, name, error, configured))
         return row, configured
-    row.update(driver=config.driver, base_url=config.base_url,
+    base_url = mask_url(config.base_url) if config.base_url else None
+    row.update(driver=config.driver, base_url=base_url,
                default_model=config.default_model,
                key=_key(manager, config, spec.requires_api_key), status="ready")
     if not check:
