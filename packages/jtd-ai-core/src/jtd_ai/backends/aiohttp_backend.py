@@ -85,23 +85,29 @@ class _Reply:
         self._body = BodyReader(self.headers, limits)
 
     async def read(self) -> bytes:
+        failure = None
         try:
             async for raw in self._response.content.iter_any():
                 self._body.add(raw)
         except _ERRORS as exc:
-            raise _failure(exc, self._timeouts) from None
+            failure = _failure(exc, self._timeouts)
         finally:
             self._response.release()
+        if failure is not None:  # raised outside the handler: no library error as context
+            raise failure
         return self._body.body()
 
     async def lines(self) -> AsyncIterator[str]:
         body = self._body
+        failure = None
         try:
             async for raw in self._response.content.iter_any():
                 for line in body.lines(raw):
                     yield line
         except _ERRORS as exc:
-            raise _failure(exc, self._timeouts) from None
+            failure = _failure(exc, self._timeouts)
+        if failure is not None:
+            raise failure
         for line in body.last_lines():
             yield line
 
@@ -170,13 +176,21 @@ class AiohttpAsync:
         # connect: waiting for a free connection of the pool, and opening one.
         timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect,
                                         sock_connect=timeouts.connect, sock_read=timeouts.read)
+        if proxy_headers is not None and target.scheme == "http":
+            # A plain-http request goes to the proxy itself: the credentials ride on it
+            # (aiohttp sends proxy_headers only with a CONNECT, for https targets).
+            headers = {**headers, **proxy_headers}
+            proxy_headers = None
         try:
             return await session.request(
                 method, target, data=body, headers=headers, timeout=timeout,
                 allow_redirects=False, auto_decompress=False, proxy=proxy,
                 proxy_headers=proxy_headers)
         except _SEND_ERRORS as exc:
-            raise _failure(exc, timeouts) from None
+            # aiohttp's proxy errors quote the CONNECT headers (the proxy password): the
+            # failure is raised outside the handler, so that error is not even its context.
+            failure = _failure(exc, timeouts)
+        raise failure
 
     async def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
                    timeouts: Timeouts) -> _Reply:

@@ -208,13 +208,24 @@ async def _araw(response: httpx.Response, body: BodyReader,
         yield raw
 
 
+def _proxy(url: str, context: ssl.SSLContext) -> httpx.Proxy:
+    """The proxy at ``url``; one reached over TLS is verified as the provider is."""
+    https = url.lower().startswith("https:")
+    return httpx.Proxy(url, ssl_context=context) if https else httpx.Proxy(url)
+
+
 def _client_options(network: Network | None) -> dict[str, object]:
     """What an httpx client of ours is built with: the provider's TLS and proxy policy."""
     if network is None:
         return {"limits": _LIMITS, "follow_redirects": False}
+    context = network.ssl_context()
     proxy = network.explicit_proxy
-    return {"limits": _LIMITS, "follow_redirects": False, "verify": network.ssl_context(),
-            "proxy": proxy or None, "trust_env": proxy is None}
+    if proxy is None:  # the environment's; an https:// proxy is verified as the provider is
+        found = network.proxy(network.base_url)
+        proxy = found if found and found.lower().startswith("https:") else None
+    return {"limits": _LIMITS, "follow_redirects": False, "verify": context,
+            "proxy": _proxy(proxy, context) if proxy else None,
+            "trust_env": network.explicit_proxy is None and proxy is None}
 
 
 class _Reply:
@@ -229,26 +240,32 @@ class _Reply:
         self._clock = clock
 
     def read(self) -> bytes:
+        failure = None
         try:
             for raw in _raw(self._response, self._body, self._clock):
                 self._body.add(raw)
         except _SEND_ERRORS as exc:
-            raise self._clock.failure(exc) from None
+            failure = self._clock.failure(exc)
         finally:
             self._response.close()
+        if failure is not None:  # raised outside the handler: no library error as context
+            raise failure
         return self._body.body()
 
     def lines(self) -> Iterator[str]:
         body = self._body
         clock = self._clock
         clock.watch(self._response)
+        failure = None
         try:
             for raw in _raw(self._response, body, clock):
                 yield from body.lines(raw)
         except _SEND_ERRORS as exc:
-            raise clock.failure(exc) from None
+            failure = clock.failure(exc)
         finally:
             clock.stop()
+        if failure is not None:
+            raise failure
         yield from body.last_lines()
 
     def close(self) -> None:
@@ -268,23 +285,29 @@ class _AsyncReply:
         self._clock = clock
 
     async def read(self) -> bytes:
+        failure = None
         try:
             async for raw in _araw(self._response, self._body, self._clock):
                 self._body.add(raw)
         except _SEND_ERRORS as exc:
-            raise self._clock.failure(exc) from None
+            failure = self._clock.failure(exc)
         finally:
             await self._response.aclose()
+        if failure is not None:
+            raise failure
         return self._body.body()
 
     async def lines(self) -> AsyncIterator[str]:
         body = self._body
+        failure = None
         try:
             async for raw in _araw(self._response, body, self._clock):
                 for line in body.lines(raw):
                     yield line
         except _SEND_ERRORS as exc:
-            raise self._clock.failure(exc) from None
+            failure = self._clock.failure(exc)
+        if failure is not None:
+            raise failure
         for line in body.last_lines():
             yield line
 
@@ -312,7 +335,8 @@ class HttpxSync:
                                                  timeout=_timeout(timeouts))
             return self._client.send(request, stream=True, follow_redirects=False)
         except _SEND_ERRORS as exc:
-            raise _failure(exc) from None
+            failure = _failure(exc)
+        raise failure  # outside the handler: httpx's error (it holds the request) is no context
 
     def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
              timeouts: Timeouts) -> _Reply:
@@ -364,7 +388,8 @@ class HttpxAsync:
                                            timeout=_timeout(timeouts))
             return await client.send(request, stream=True, follow_redirects=False)
         except _SEND_ERRORS as exc:
-            raise _failure(exc) from None
+            failure = _failure(exc)
+        raise failure
 
     async def open(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
                    timeouts: Timeouts) -> _AsyncReply:

@@ -57,6 +57,7 @@ class Network:
 
     def __init__(self, config: ProviderConfig) -> None:
         self.provider = config.name
+        self.base_url = split_credentials(config.base_url or "")[0]
         self.verify = config.verify
         self.ca_bundle = config.ca_bundle
         self.trust_store = config.trust_store
