@@ -314,12 +314,14 @@ class AIManager:
 
     @contextlib.contextmanager
     def fake(self, replies: Iterable[str | AIError | Response] = (), *,
-             default: str | None = None, retries: bool = False) -> Iterator[FakeAI]:
+             default: str | None = None, retries: bool = False,
+             strict: bool = False) -> Iterator[FakeAI]:
         """Replace every provider with queued replies for the block; see
-        :mod:`jtd_ai.testing.fake`. Needs no key and sends nothing over the network."""
+        :mod:`jtd_ai.testing.fake`. Needs no key and sends nothing over the network.
+        ``strict``: a block that ends with scripted replies unused fails."""
         from jtd_ai.testing.fake import FakeAI
 
-        fake = FakeAI(default=default, retries=retries).extend(replies)
+        fake = FakeAI(default=default, retries=retries, strict=strict).extend(replies)
         with self._lock:
             previous = (self._fake, self._drivers)
             self._fake, self._drivers = fake, {}
@@ -330,6 +332,7 @@ class AIManager:
                 for driver in self._drivers.values():
                     driver.close()
                 self._fake, self._drivers = previous
+        fake.finish()  # only when the block raised nothing: its own error comes first
 
     def _fake_config(self, name: str) -> ProviderConfig:
         from jtd_ai.config import ProviderConfig

@@ -16,20 +16,21 @@ if TYPE_CHECKING:
         ExpectedCall,
         WireSamples,
     )
-    from jtd_ai.testing.fake import FakeAI, FakeCall
+    from jtd_ai.testing.fake import FakeAI, FakeCall, FakeReply
     from jtd_ai.testing.replay import CaptureFolder, error_status, sidecar_headers, sidecar_owner
     from jtd_ai.testing.server import FakeProviderServer, Fault, RecordedRequest
     from jtd_ai.testing.transports import BrokenStream, ScriptedTransport
 
 __all__ = ["BrokenStream", "CannedResponse", "CaptureFolder", "DriverConformanceTests",
-           "ExpectedCall", "FakeAI", "FakeCall", "FakeProviderServer", "Fault", "RecordedRequest",
+           "ExpectedCall", "FakeAI", "FakeCall", "FakeProviderServer", "FakeReply", "Fault",
+           "RecordedRequest",
            "ScriptedTransport", "WireSamples", "error_status", "sidecar_headers",
            "sidecar_owner"]
 
 _EXPORTS = {
     "CannedResponse": "conformance", "DriverConformanceTests": "conformance",
     "WireSamples": "conformance", "ExpectedCall": "conformance",
-    "FakeAI": "fake", "FakeCall": "fake",
+    "FakeAI": "fake", "FakeCall": "fake", "FakeReply": "fake",
     "FakeProviderServer": "server", "Fault": "server", "RecordedRequest": "server",
     "BrokenStream": "transports", "ScriptedTransport": "transports",
     "CaptureFolder": "replay", "error_status": "replay", "sidecar_headers": "replay",
