@@ -7,10 +7,15 @@ Each setting is taken from the first of these that has it:
 2. the TOML file: ``$JTD_AI_CONFIG``, else ``./jtd-ai.toml``, else the user config
    directory (``$XDG_CONFIG_HOME/jtd-ai/config.toml``, ``~/.config/jtd-ai/config.toml``,
    ``~/Library/Application Support/jtd-ai/config.toml``, ``%APPDATA%\\jtd-ai\\config.toml``);
-3. environment variables: the key named by ``api_key_env``, else the driver's own
-   (``OPENAI_API_KEY``, ``XAI_API_KEY``, ``GEMINI_API_KEY``, ...), the driver's base URL
-   variable (``OLLAMA_HOST``), and ``JTD_AI_DEFAULT_PROVIDER`` for the default;
-4. the driver's defaults.
+3. environment variables, named as the provider's own SDK names them: the key named by
+   ``api_key_env``, else the driver's (``OPENAI_API_KEY``, ``XAI_API_KEY``,
+   ``GOOGLE_API_KEY``/``GEMINI_API_KEY``, ...), the driver's base URL variable
+   (``OPENAI_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``, ``OLLAMA_HOST``), driver options the
+   SDK reads (``OPENAI_ORG_ID``, ``OPENAI_PROJECT_ID``), and ``JTD_AI_DEFAULT_PROVIDER`` for
+   the default;
+4. a preset (:mod:`jtd_ai.presets`: ``preset = "groq"``, or a provider named like one),
+   which names the service's base URL, key variable, default model and prices;
+5. the driver's defaults.
 
 Everything is checked before any request is sent (docs/configuration.md, "Checks"): the
 file's shape and top-level names when it is read; a provider's settings (types, ranges,
@@ -56,7 +61,7 @@ __all__ = [
 log = logging.getLogger("jtd_ai.config")
 
 _KNOWN_KEYS = frozenset(
-    {"driver", "api_key", "api_key_env", "base_url", "default_model", "timeout",
+    {"driver", "preset", "api_key", "api_key_env", "base_url", "default_model", "timeout",
      "connect_timeout", "deadline", "stream_idle_timeout", "retry_attempts", "retry_delay",
      "retry_max_delay", "headers", "requests_per_minute", "tokens_per_minute",
      # Network (docs/configuration.md, "Network"):
@@ -281,7 +286,7 @@ def masked(value: Any) -> str:
     return f"<{_type_name(value)}>"
 
 
-_SHOWN = frozenset({"driver", "api_key_env", "default_model", "trust_store"})
+_SHOWN = frozenset({"driver", "preset", "api_key_env", "default_model", "trust_store"})
 
 
 def _table_repr(table: Any) -> str:
@@ -334,6 +339,8 @@ class ProviderConfig:
 
     name: str
     driver: str = field(validator=_string)
+    #: The preset this provider was built from (``"groq"``), if any: see :mod:`jtd_ai.presets`.
+    preset: str | None = field(default=None, validator=_string)
     api_key: Secret | None = field(default=None, converter=_secret)
     api_key_env: str | None = field(default=None, validator=_string)
     base_url: str | None = field(default=None, repr=_url_repr)
@@ -743,12 +750,17 @@ def resolve_provider(
     default_model: str | None,
     env: Mapping[str, str],
     default_port: int | None = None,
+    base_url_env_path: str = "",
+    option_env: Mapping[str, str] | None = None,
 ) -> ProviderConfig:
     """A ProviderConfig from its file/explicit ``values``, falling back to env and defaults.
 
-    ``api_key_env`` may name several variables, tried in order (``GEMINI_API_KEY`` then
-    ``GOOGLE_API_KEY``); ``default_port`` completes a base-URL variable given as a bare host
-    (``OLLAMA_HOST=gpu-box`` means port 11434, as Ollama's own client reads it)."""
+    ``api_key_env`` may name several variables, tried in order (``GOOGLE_API_KEY`` then
+    ``GEMINI_API_KEY``, as Google's SDK does); ``default_port`` completes a base-URL variable
+    given as a bare host (``OLLAMA_HOST=gpu-box`` means port 11434, as Ollama's own client
+    reads it) and ``base_url_env_path`` is added to it (``GOOGLE_GEMINI_BASE_URL`` is a root;
+    the SDK adds ``/v1beta``). ``option_env`` names variables that fill driver options the
+    values leave unset (``{"organization": "OPENAI_ORG_ID"}``)."""
     where = f"providers.{name}"
     data = {k: v for k, v in values.items() if k in _KNOWN_KEYS}
     options = {k: v for k, v in values.items() if k not in _KNOWN_KEYS}
@@ -767,10 +779,16 @@ def resolve_provider(
     if data.get("base_url") is None:
         from_env = env.get(base_url_env) if base_url_env else None
         if from_env:
-            data["base_url"] = check_url(_normalise_url(from_env, default_port, base_url_env),
-                                         f"${base_url_env} (the base URL of provider {name!r})")
+            url = _normalise_url(from_env, default_port, base_url_env)
+            if base_url_env_path:
+                url = url.rstrip("/") + "/" + base_url_env_path.strip("/")
+            data["base_url"] = check_url(url, f"${base_url_env} (the base URL of provider "
+                                              f"{name!r})")
         else:
             data["base_url"] = default_base_url
+    for option, variable in (option_env or {}).items():
+        if option not in options and env.get(variable):
+            options[option] = env[variable]
     if data.get("default_model") is None and default_model:
         data["default_model"] = default_model
     data["api_key_env"] = key_env

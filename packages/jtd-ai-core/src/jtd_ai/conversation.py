@@ -48,6 +48,10 @@ class Conversation:
     # -- who and what -------------------------------------------------------------------------
 
     def provider(self, name: str) -> Conversation:
+        """Send to provider ``name``: a configured provider, an installed driver, or a preset
+        (``"groq"``). Without it the manager's default is used when the conversation is sent
+        (:meth:`jtd_ai.AIManager.default_provider`: the configured default, else the only
+        configured or keyed provider)."""
         if not isinstance(name, str) or not name:
             raise ValidationError("provider must be a provider name (a non-empty str)",
                                   field="provider")

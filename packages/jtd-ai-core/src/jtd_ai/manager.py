@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +26,24 @@ if TYPE_CHECKING:
     from jtd_ai.driver import Driver
     from jtd_ai.errors import AIError
     from jtd_ai.ledger import Ledger
-    from jtd_ai.plugins import DriverFactory, DriverListing, DriverRegistry
+    from jtd_ai.plugins import DriverFactory, DriverListing, DriverRegistry, DriverSpec
+    from jtd_ai.presets import Preset
     from jtd_ai.responses import Response
     from jtd_ai.storage import Storage
     from jtd_ai.testing.fake import FakeAI
 
-__all__ = ["AI", "AIManager"]
+__all__ = ["AI", "AIManager", "NoDefaultProviderError"]
 
+
+class NoDefaultProviderError(ConfigurationError):
+    """No provider was named and none can be chosen for the call: none is usable, or several
+    are. ``ready`` names the usable ones (empty when there is none); ``cli_message`` says the
+    same in the command line's words (``-p NAME`` where this says ``.provider(...)``)."""
+
+    def __init__(self, message: str, *, ready: Sequence[str], cli_message: str) -> None:
+        self.ready = tuple(ready)
+        self.cli_message = cli_message
+        super().__init__(message)
 
 
 class AIManager:
@@ -177,44 +188,180 @@ class AIManager:
         return sorted(set(self.settings.providers) | set(self.registry.names()))
 
     def default_provider(self) -> str:
+        """The provider a call uses when it names none: ``default`` from the config file
+        (or ``AIManager(default=...)``, or ``JTD_AI_DEFAULT_PROVIDER``); else the only one
+        :meth:`usable_providers` finds. Otherwise :class:`NoDefaultProviderError`, which
+        names the usable ones."""
         settings = self.settings
         if settings.default:
             return settings.default
-        if len(settings.providers) == 1:
-            return next(iter(settings.providers))
-        configured = ", ".join(sorted(settings.providers)) or "none configured"
-        raise ConfigurationError(
-            f"no default provider (providers: {configured}); set default = \"name\" in "
-            f"jtd-ai.toml, JTD_AI_DEFAULT_PROVIDER, or name one with .provider(...)"
-        )
+        usable = self.usable_providers()
+        if len(usable) == 1:
+            return usable[0]
+        raise self._no_default(usable, configured=bool(settings.providers))
+
+    def usable_providers(self) -> list[str]:
+        """The providers a default is chosen from: the configured ones when there are any;
+        else each installed driver and each preset that needs an API key and finds it in
+        the environment (``OPENAI_API_KEY`` makes ``openai`` usable, ``GROQ_API_KEY`` the
+        ``groq`` preset). Keyless servers (Ollama, vLLM, ...) are never implied: nothing
+        here knows whether one runs."""
+        configured = sorted(self.settings.providers)
+        if configured:
+            return configured
+        from jtd_ai import presets
+
+        found: list[str] = []
+        drivers = self.registry.names()
+        for name in drivers:
+            spec = self._loaded_spec(name)
+            if (spec is not None and spec.requires_api_key
+                    and presets.key_set(_variables(spec.api_key_env), self.env)):
+                found.append(name)
+        for preset in presets.PRESETS.values():
+            if preset.name not in drivers and presets.status(preset, self.env)[0]:
+                found.append(preset.name)
+        return sorted(found)
+
+    def _loaded_spec(self, name: str) -> DriverSpec | None:
+        """The driver's spec, or None when its plugin cannot be loaded (a broken plugin is
+        no candidate, and `jtd-ai drivers` reports it)."""
+        from jtd_ai.errors import AIError
+
+        try:
+            return self.registry.spec(name)
+        except AIError:
+            return None
+
+    def _no_default(self, usable: Sequence[str], *, configured: bool) -> NoDefaultProviderError:
+        pick = 'set default = "NAME" in jtd-ai.toml or JTD_AI_DEFAULT_PROVIDER'
+        if usable:
+            what = "configured" if configured else "ready (each has its API key set)"
+            several = f"no default provider: several are {what}: {', '.join(usable)}"
+            return NoDefaultProviderError(
+                f"{several}; name one with .provider({usable[0]!r}), or {pick}",
+                ready=usable,
+                cli_message=f"{several}; use -p NAME (e.g. -p {usable[0]}), or {pick}")
+        variables = self._key_variables()
+        none = ("no default provider: none is configured and no API key is set in the "
+                f"environment; set one ({variables}), or add [providers.NAME] to jtd-ai.toml")
+        return NoDefaultProviderError(
+            f"{none}, or name a provider with .provider(...)", ready=(),
+            cli_message=(f"{none}; or use -p NAME (jtd-ai providers lists every provider "
+                         f"and preset; -p echo answers offline)"))
+
+    def _key_variables(self) -> str:
+        """The key variables of the installed drivers, then a preset's as an example."""
+        from jtd_ai import presets
+
+        seen: list[str] = []
+        for name in self.registry.names():
+            spec = self._loaded_spec(name)
+            if spec is not None and spec.requires_api_key and spec.api_key_env:
+                seen.extend(v for v in _variables(spec.api_key_env) if v not in seen)
+        examples = [p.api_key_env[0] for p in presets.PRESETS.values()
+                    if p.requires_api_key and not p.unavailable
+                    and p.api_key_env[0] not in seen][:2]
+        preset = f"or a preset's: {', '.join(examples)}, ..."
+        return "; ".join([", ".join(seen), preset] if seen else [preset])
+
+    def _preset_for(self, name: str, values: Mapping[str, Any]) -> Preset | None:
+        """The preset provider ``name`` is built from: the one its table names with
+        ``preset``; else, when the table names no driver and no installed driver has the
+        provider's name, the preset of that name (an installed driver wins over a preset)."""
+        from jtd_ai import presets
+        from jtd_ai.config import _nearest, masked
+
+        chosen = values.get("preset")
+        if chosen is not None:
+            if not isinstance(chosen, str) or not chosen:
+                raise ConfigurationError(f"providers.{name}.preset must be a preset name, "
+                                         f"not {masked(chosen)}")
+            found = presets.find(chosen)
+            if found is None:
+                raise ConfigurationError(
+                    f"providers.{name}.preset: no preset named {chosen[:40]!r}"
+                    f"{_nearest(chosen, presets.names())}; presets: "
+                    f"{', '.join(presets.names())}")
+        elif "driver" in values or name in self.registry.names():
+            return None
+        else:
+            found = presets.find(name)
+            if found is None:
+                return None
+        if found.unavailable:
+            raise ConfigurationError(f"preset {found.name!r} cannot be used: "
+                                     f"{found.unavailable}")
+        return found
 
     def provider_config(self, name: str) -> ProviderConfig:
+        """The resolved settings of provider ``name`` (see :mod:`jtd_ai.config`); for a
+        provider built from a preset, the preset fills what its table leaves unset."""
         from jtd_ai.config import resolve_provider
+        from jtd_ai.presets import preset_values
 
         values = self.settings.providers.get(name, {})
+        preset = self._preset_for(name, values)
+        if preset is not None:
+            values = preset_values(preset, values)
         driver_name = values.get("driver", name)
         if not isinstance(driver_name, str):
             raise ConfigurationError(f"providers.{name}.driver must be a driver name")
-        spec = self.registry.spec(driver_name)
-        config = resolve_provider(
-            name, values, api_key_env=spec.api_key_env, base_url_env=spec.base_url_env,
-            default_port=spec.default_port,
-            default_base_url=spec.default_base_url, default_model=spec.default_model,
-            env=self.env,
-        )
+        spec = self._driver_spec(driver_name, name)
+        if preset is None:
+            key_env = spec.api_key_env
+            config = resolve_provider(
+                name, values, api_key_env=key_env, base_url_env=spec.base_url_env,
+                default_port=spec.default_port, base_url_env_path=spec.base_url_env_path,
+                option_env=spec.option_env,
+                default_base_url=spec.default_base_url, default_model=spec.default_model,
+                env=self.env,
+            )
+            requires = spec.requires_api_key
+        else:  # the preset's variables, never the driver's (no OPENAI_API_KEY for groq)
+            key_env = preset.api_key_env or None
+            config = resolve_provider(
+                name, values, api_key_env=key_env, base_url_env=preset.base_url_env,
+                default_port=preset.default_port, base_url_env_path=preset.base_url_env_path,
+                default_base_url=preset.base_url, default_model=preset.default_model,
+                env=self.env,
+            )
+            requires = preset.requires_api_key
         # ``api_key_required = false`` serves keyless OpenAI-compatible servers (vLLM, ...).
-        required = config.option("api_key_required", spec.requires_api_key)
+        required = config.option("api_key_required", requires)
         if required and not config.api_key:
-            where = config.api_key_env or f"{name.upper()}_API_KEY"
+            given = values.get("api_key_env")
+            where = (given if isinstance(given, str) and given else
+                     " or ".join(_variables(key_env)) or f"{name.upper()}_API_KEY")
             raise ConfigurationError(
                 f"provider {name!r} needs an API key: set {where} in the environment, or "
                 f"api_key / api_key_env under [providers.{name}] in jtd-ai.toml"
             )
         if not config.base_url:
+            if preset is not None and preset.setup:
+                raise ConfigurationError(f"provider {name!r} (preset {preset.name!r}) has no "
+                                         f"base_url: {preset.setup}")
             raise ConfigurationError(
                 f"provider {name!r} has no base_url and driver {driver_name!r} has no default"
             )
         return config
+
+    def _driver_spec(self, driver: str, provider: str) -> DriverSpec:
+        """The spec of ``driver``; an unknown name that is a preset's says how to use it."""
+        from jtd_ai import presets
+        from jtd_ai.errors import PluginError
+
+        try:
+            return self.registry.spec(driver)
+        except PluginError:
+            raise
+        except ConfigurationError as error:
+            if presets.find(driver) is None:
+                raise
+            raise ConfigurationError(
+                f"{error.message} A preset named {driver!r} exists: write preset = "
+                f"\"{driver}\" instead of driver = \"{driver}\" under [providers.{provider}]"
+            ) from None
 
     def driver(self, provider: str | None = None) -> Driver:
         """The driver instance of ``provider`` (default: the default provider), built once."""
@@ -336,12 +483,20 @@ class AIManager:
 
     def _fake_config(self, name: str) -> ProviderConfig:
         from jtd_ai.config import ProviderConfig
+        from jtd_ai.presets import preset_values
 
         assert self._fake is not None
         values = self.settings.providers.get(name, {})
+        preset = None
+        with contextlib.suppress(ConfigurationError):  # a bad preset fails the real call only
+            preset = self._preset_for(name, values)
+        if preset is not None:
+            values = preset_values(preset, values)
         driver = str(values.get("driver", name))
         model = values.get("default_model")
-        if model is None:
+        if model is None and preset is not None:
+            model = preset.default_model
+        elif model is None:
             with contextlib.suppress(Exception):  # the real driver may not be installed
                 model = self.registry.spec(driver).default_model
         attempts = values.get("retry_attempts", 3) if self._fake.retries else 1
@@ -355,6 +510,13 @@ class AIManager:
         from jtd_ai.conversation import Conversation
 
         return Conversation(self, provider)
+
+
+def _variables(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A key-variable setting (one name or several) as a tuple of names."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 #: The default manager. It reads configuration on first use, not at import.

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jtd_ai.errors import ConfigurationError, PluginError
@@ -31,14 +32,22 @@ log = logging.getLogger("jtd_ai.plugins")
 #: ``factory(config)`` returns a Driver, or a ChatProtocol that the core wraps in one.
 DriverFactory = Callable[["ProviderConfig"], Any]
 
+_NO_OPTIONS: Mapping[str, str] = MappingProxyType({})
+
 
 class DriverSpec(NamedTuple):
-    """A registered driver: how to build it and where its settings come from."""
+    """A registered driver: how to build it and where its settings come from.
+
+    The environment variables are the provider SDK's own, so a user of that SDK needs no
+    new ones: ``api_key_env`` (``OPENAI_API_KEY``), ``base_url_env`` (``OPENAI_BASE_URL``,
+    ``OLLAMA_HOST``) and ``option_env`` (``{"organization": "OPENAI_ORG_ID"}``). Each is
+    read only when the provider's configuration does not set that value itself."""
 
     name: str
     factory: DriverFactory
     #: The variable holding the key, or several tried in order.
     api_key_env: str | tuple[str, ...] | None = None
+    #: The variable holding the base URL (``host``, ``host:port`` or a URL).
     base_url_env: str | None = None
     default_base_url: str | None = None
     default_model: str | None = None
@@ -46,6 +55,11 @@ class DriverSpec(NamedTuple):
     description: str = ""
     #: Port added to a bare host read from ``base_url_env``.
     default_port: int | None = None
+    #: Path added to the URL read from ``base_url_env`` (Gemini's SDK reads
+    #: ``GOOGLE_GEMINI_BASE_URL`` as a root and adds the API version, ``/v1beta``).
+    base_url_env_path: str = ""
+    #: Driver options read from variables when unset: ``{"project": "OPENAI_PROJECT_ID"}``.
+    option_env: Mapping[str, str] = _NO_OPTIONS
 
 
 class DriverListing(NamedTuple):

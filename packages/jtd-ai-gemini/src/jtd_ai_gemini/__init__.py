@@ -3,6 +3,11 @@
 Importing this module only registers the driver: the protocol adapter, its wire types and
 price table are imported the first time a ``gemini`` provider is built. ``GeminiProtocol``,
 ``count_tokens`` and ``acount_tokens`` are importable from here and load on first access.
+
+The environment is read as Google's ``google-genai`` SDK reads it: the key from
+``GOOGLE_API_KEY``, else ``GEMINI_API_KEY`` (the SDK prefers ``GOOGLE_API_KEY`` when both are
+set), and ``GOOGLE_GEMINI_BASE_URL`` as the API's root, to which the SDK's API version
+(``/v1beta``) is added. Vertex AI (``GOOGLE_GENAI_USE_VERTEXAI``) is not served by this driver.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ def _factory(config: ProviderConfig) -> GeminiProtocol:
 def register_drivers(register: Any) -> None:
     """Register the ``gemini`` driver."""
     register(
-        "gemini", _factory, api_key_env=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        "gemini", _factory, api_key_env=("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+        base_url_env="GOOGLE_GEMINI_BASE_URL", base_url_env_path="/v1beta",
         default_base_url=DEFAULT_BASE_URL,
         default_model=DEFAULT_MODEL, requires_api_key=True,
         description="Google Gemini API (generateContent, native protocol)",

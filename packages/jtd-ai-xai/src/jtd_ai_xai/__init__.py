@@ -2,6 +2,11 @@
 
 This module only registers the driver; :class:`jtd_ai_xai.protocol.XAIProtocol` (and with
 it the OpenAI adapter) is imported the first time an xAI provider is built.
+
+The environment is read as xAI's own SDK (``xai-sdk``) reads it: the key from
+``XAI_API_KEY``. That SDK takes its host only as an argument, so there is no base-URL
+variable here either (and ``OPENAI_*`` variables are not read): set ``base_url`` in the
+config to reach xAI through a proxy.
 """
 
 from __future__ import annotations

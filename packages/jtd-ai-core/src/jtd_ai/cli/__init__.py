@@ -65,7 +65,7 @@ class JtdGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AIError as error:
-            raise CliError(str(error), code_for(error)) from error
+            raise CliError(_cli_words(error), code_for(error)) from error
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise click.exceptions.Exit(INTERRUPTED) from None
@@ -86,6 +86,22 @@ def cli(ctx: click.Context, config: Path | None) -> None:
     found = CliState(config)
     ctx.obj = found
     ctx.call_on_close(found.close)
+
+
+def _cli_words(error: Exception) -> str:
+    """The error's message as the command line says it: ``-p NAME`` and ``-m MODEL`` where
+    the library says ``.provider(...)`` and ``.model(...)``."""
+    from jtd_ai.errors import ValidationError
+
+    cli_message = getattr(error, "cli_message", None)
+    if isinstance(cli_message, str) and cli_message:
+        return cli_message
+    text = str(error)
+    if (isinstance(error, ValidationError) and error.field == "model"
+            and text.startswith("no model given")):
+        return (f"{text.partition(':')[0]}: use -m MODEL, or set default_model in the "
+                f"provider's configuration")
+    return text
 
 
 def main() -> None:

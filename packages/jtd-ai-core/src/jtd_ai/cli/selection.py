@@ -12,9 +12,14 @@ __all__ = ["chosen_providers"]
 
 
 def chosen_providers(manager: AIManager, named: Sequence[str]) -> list[str]:
-    """The providers named, else every configured one, else the default provider
-    (ConfigurationError, exit 2, when there is none)."""
+    """The providers named; else every configured one; else the default named by the
+    config or ``JTD_AI_DEFAULT_PROVIDER``; else every one an API key in the environment
+    makes usable. With none of these, the error that says ``use -p NAME`` (exit 2)."""
     if named:
         return list(dict.fromkeys(named))
     configured = list(manager.settings.providers)
-    return configured or [manager.default_provider()]
+    if configured:
+        return configured
+    if manager.settings.default:
+        return [manager.settings.default]
+    return manager.usable_providers() or [manager.default_provider()]
