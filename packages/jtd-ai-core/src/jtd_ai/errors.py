@@ -11,6 +11,7 @@ import builtins
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from decimal import Decimal
 
     from jtd_ai.responses import RateLimitInfo, Response
@@ -24,6 +25,7 @@ __all__ = [
     "InvalidCredentialsError",
     "MalformedResponseError",
     "ModelNotFoundError",
+    "NoDefaultProviderError",
     "PluginError",
     "PricingUnknownError",
     "ProviderError",
@@ -55,6 +57,17 @@ class AIError(Exception):
 
 class ConfigurationError(AIError):
     """The configuration is missing something or holds a value that cannot work."""
+
+
+class NoDefaultProviderError(ConfigurationError):
+    """No provider was named and none can be chosen for the call: none is usable, or several
+    are. ``ready`` names the usable ones (empty when there is none); ``cli_message`` says the
+    same in the command line's words (``-p NAME`` where this says ``.provider(...)``)."""
+
+    def __init__(self, message: str, *, ready: Sequence[str], cli_message: str) -> None:
+        self.ready = tuple(ready)
+        self.cli_message = cli_message
+        super().__init__(message)
 
 
 class PricingUnknownError(ConfigurationError):

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jtd_ai.errors import ConfigurationError, ValidationError
+from jtd_ai.errors import ConfigurationError, NoDefaultProviderError, ValidationError
 
 if TYPE_CHECKING:
     import pluggy
@@ -33,17 +33,6 @@ if TYPE_CHECKING:
     from jtd_ai.testing.fake import FakeAI
 
 __all__ = ["AI", "AIManager", "NoDefaultProviderError"]
-
-
-class NoDefaultProviderError(ConfigurationError):
-    """No provider was named and none can be chosen for the call: none is usable, or several
-    are. ``ready`` names the usable ones (empty when there is none); ``cli_message`` says the
-    same in the command line's words (``-p NAME`` where this says ``.provider(...)``)."""
-
-    def __init__(self, message: str, *, ready: Sequence[str], cli_message: str) -> None:
-        self.ready = tuple(ready)
-        self.cli_message = cli_message
-        super().__init__(message)
 
 
 class AIManager:
