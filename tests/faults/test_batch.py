@@ -150,5 +150,6 @@ def test_batch_of_1000_with_10_percent_faults(case: Case, harness: Harness,
         ("ok" if p is None or p.error is None else p.error.__name__,
          p.attempts if p is not None else 1)
         for p in (planned.get(i) for i in range(ITEMS)))
-    assert collections.Counter((row.status, row.attempts) for row in rows) == expected_rows
+    assert collections.Counter((row.error or row.status, row.attempts) for row in rows
+                               ) == expected_rows
 

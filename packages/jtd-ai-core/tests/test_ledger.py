@@ -76,7 +76,7 @@ def test_an_interrupted_stream_writes_what_its_partial_had(stored) -> None:
         list(ai.driver().stream("hi"))
     assert caught.value.partial is not None and caught.value.partial.content == "echo: hi"
     [row] = ai.usage.records()
-    assert row.status == "StreamInterruptedError" and row.streamed
+    assert (row.status, row.error) == ("error", "StreamInterruptedError") and row.streamed
     assert (row.input_tokens, row.output_tokens) == (1_000, 2_000)
     # Priced from the partial usage: 1,000 x 2.50 + 2,000 x 10 = 22,500 per million
     assert row.cost == Decimal("0.0225")
@@ -90,7 +90,7 @@ def test_a_stream_cut_before_any_usage_is_recorded_without_tokens(stored) -> Non
     with pytest.raises(StreamInterruptedError):
         list(ai.driver().stream("hi"))
     [row] = ai.usage.records()
-    assert row.status == "StreamInterruptedError"
+    assert (row.status, row.error) == ("error", "StreamInterruptedError")
     assert row.input_tokens is None and row.cost is None
     assert ai.usage.total().unpriced == 0  # failed calls are not "unpriced successes"
 
@@ -115,8 +115,8 @@ def test_a_failed_call_writes_an_error_row(stored) -> None:
     with pytest.raises(ModelNotFoundError):
         ai.driver().send_message("hi", model="nope")
     [row] = ai.usage.records()
-    assert (row.status, row.model, row.input_tokens, row.cost) == (
-        "ModelNotFoundError", "nope", None, None)
+    assert (row.status, row.error, row.model, row.input_tokens, row.cost) == (
+        "error", "ModelNotFoundError", "nope", None, None)
     assert row.latency is not None
     total = ai.usage.total()
     assert (total.calls, total.errors) == (1, 1)
@@ -298,9 +298,10 @@ def test_the_row_made_on_each_call(case: str) -> None:
     args: dict[str, object] = {
         "priced reply": {"response": reply.completed(latency=None, cost=cost, pricing=price)},
         "unpriced reply": {"response": reply},
-        "partial of a failure": {"response": reply, "status": "TimeoutError",
+        "partial of a failure": {"response": reply, "status": "error", "error": "TimeoutError",
                                  "latency": 1.5, "pricing": price},
-        "no reply": {"response": None, "status": "InvalidCredentialsError", "latency": 0.1},
+        "no reply": {"response": None, "status": "error", "error": "InvalidCredentialsError",
+                     "latency": 0.1},
         "streamed": {"response": reply},
     }[case]
     call = _call("stream" if case == "streamed" else "chat")
@@ -327,6 +328,7 @@ def test_the_row_made_on_each_call(case: str) -> None:
         "batch_id": "b1", "attempts": 2,
         "price_source": "table" if priced else None,
         "price_as_of": "2026-11-24" if priced else None,
+        "error": args.get("error"),
     }
 
 

@@ -76,6 +76,32 @@ def test_migrates_an_older_schema_and_keeps_its_rows(tmp_path) -> None:
     store.close()
 
 
+def test_migrates_version_2_statuses_into_status_and_error(tmp_path) -> None:
+    """Version 2 kept the error's type in ``status``; version 3 keeps ``ok`` / ``error`` /
+    ``cancelled`` / ``interrupted`` there and the type in ``error``."""
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, target=2)
+    for status in ("ok", "RateLimitError", "StreamInterruptedError", "ok"):
+        conn.execute("INSERT INTO usage (ts, day, provider, model, status, streamed, cost, "
+                     "cost_pico) VALUES ('2026-11-02T08:00:00.000000+00:00', '2026-11-02', "
+                     "'openai', 'gpt-4o', ?, 0, '0.5', 500000000000)", (status,))
+    conn.close()
+    store = Store(path).open()
+    assert store.migrated == (2, LATEST) and LATEST == 3
+    assert store.query("SELECT status, error FROM usage ORDER BY id") == [
+        ("ok", None), ("error", "RateLimitError"), ("error", "StreamInterruptedError"),
+        ("ok", None)]
+    ledger = Ledger(store)
+    total = ledger.total()
+    assert (total.calls, total.errors, total.cancelled, total.interrupted) == (4, 2, 0, 0)
+    assert total.cost == Decimal(2)
+    [old] = [r for r in ledger.records() if r.error == "RateLimitError"]
+    assert old.status == "error"
+    store.close()
+    assert Store(path).open().migrated == (LATEST, LATEST)  # once only
+
+
 def test_a_database_from_a_newer_jtd_ai_is_refused(tmp_path) -> None:
     path = tmp_path / "new.db"
     Store(path).open().close()

@@ -135,11 +135,13 @@ class Outcome:
         return self.response
 
     def expect_ledger_row(self, status: str) -> UsageRecord:
-        """Exactly one ledger row for the call, with ``status`` and the attempts made."""
+        """Exactly one ledger row for the call, with ``status`` (``ok``, or the error's type:
+        the row's status is then ``error``, the type in its ``error``) and the attempts
+        made."""
         rows = self.ledger()
         assert len(rows) == 1, f"expected one ledger row, got {len(rows)}: {rows}"
         (row,) = rows
-        assert row.status == status
+        assert (row.status, row.error) == (("ok", None) if status == "ok" else ("error", status))
         assert row.attempts == self.attempts
         assert row.operation == ("stream" if self.case.streaming else "chat")
         return row

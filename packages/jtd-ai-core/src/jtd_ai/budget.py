@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,16 @@ log = logging.getLogger("jtd_ai.budget")
 
 PERIODS = ("day", "month", "all")
 _CHECKED_OPERATIONS = frozenset({"chat", "stream"})
+_PLUGINS: weakref.WeakSet[BudgetPlugin] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for plugin in list(_PLUGINS):
+        plugin._lock = threading.Lock()  # a thread of the parent may have held it
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _money(what: str, value: Any) -> Decimal:
@@ -113,6 +125,7 @@ class BudgetPlugin:
         self._lock = threading.Lock()
         # (scope, period start) -> (last row id read, picodollars spent up to it)
         self._seen: dict[tuple[str | None, str | None], tuple[int, int]] = {}
+        _PLUGINS.add(self)
 
     def spent(self, provider: str | None = None) -> Decimal:
         """Dollars spent in the current period, by ``provider`` or (None) in all."""

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING
+
 from attrs import define, field
 
+from jtd_ai.errors import AIError
 from jtd_ai.request import ChatRequest
 
-__all__ = ["CallInfo"]
+if TYPE_CHECKING:
+    from jtd_ai.responses import Response
+
+__all__ = ["CallInfo", "CallStoppedError", "stop_status"]
 
 
 @define
@@ -22,3 +29,49 @@ class CallInfo:
     batch_id: str | None = None
     #: ``time.perf_counter()`` when the call began (0.0 until it does).
     started: float = 0.0
+
+
+def stop_status(exc: BaseException) -> str:
+    """The ledger status of a call ended by ``exc`` rather than by a reply or an AIError:
+    ``cancelled`` when the caller let go of it (a stream closed before its end, an asyncio
+    task cancelled), ``interrupted`` when the process is being stopped (KeyboardInterrupt,
+    SystemExit, any other BaseException), ``error`` for any other exception."""
+    if isinstance(exc, GeneratorExit):
+        return "cancelled"
+    asyncio = sys.modules.get("asyncio")  # never imported here just to be asked
+    if asyncio is not None and isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(exc, Exception):
+        return "error"
+    return "interrupted"
+
+
+class CallStoppedError(AIError):
+    """Given to ``on_error`` hooks, never raised: a call that may have reached the provider
+    ended without a reply and without an AIError. The exception that ended it propagates to
+    the caller unchanged; this only tells plugins (the usage ledger first) that the call is
+    over, how (``status``: ``cancelled``, ``interrupted`` or ``error``), what ended it
+    (``kind``, the exception's type name) and what had arrived (``partial``)."""
+
+    def __init__(self, message: str, *, status: str, kind: str,
+                 partial: Response | None = None) -> None:
+        super().__init__(message, partial=partial)
+        self.status = status
+        self.kind = kind
+
+    @classmethod
+    def of(cls, exc: BaseException, *, partial: Response | None = None) -> CallStoppedError:
+        status = stop_status(exc)
+        kind = type(exc).__name__
+        what = {"cancelled": "cancelled", "interrupted": "interrupted"}.get(
+            status, "ended by an unexpected error")
+        return cls(f"the call was {what} ({kind}) before its reply was complete",
+                   status=status, kind=kind, partial=partial)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (self.message, self.status, self.kind, self.partial))
+
+
+def _rebuild(message: str, status: str, kind: str,
+             partial: Response | None) -> CallStoppedError:
+    return CallStoppedError(message, status=status, kind=kind, partial=partial)

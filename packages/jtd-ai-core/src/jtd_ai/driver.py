@@ -214,6 +214,28 @@ class Driver:
             extra={"jtd_ai": _record(call, type(error).__name__, latency, error.partial)},
         )
 
+    def _stopped(self, call: CallInfo, exc: BaseException, started: float,
+                 partial: Response | None = None) -> None:
+        """A call ended by ``exc``, neither a reply nor an AIError (a stream closed early,
+        KeyboardInterrupt, asyncio cancellation, a bug): if a request was sent, ``on_error``
+        hooks hear of it as a CallStoppedError, so the call keeps its ledger row. Never
+        raises: ``exc`` goes on."""
+        if call.attempts == 0 or self._hooks is None:
+            return  # nothing was sent
+        from jtd_ai.calls import CallStoppedError
+
+        error = CallStoppedError.of(exc, partial=partial)
+        try:
+            self._hooks.hook.on_error(call=call, error=error)
+        except Exception:  # a plugin's failure must not replace what is propagating
+            log.warning("an on_error hook failed for a %s call", error.status, exc_info=True)
+        if log.isEnabledFor(logging.INFO):
+            latency = time.perf_counter() - started
+            log.info("%s %s %s %s after %.3fs (attempts=%d): %s", call.provider,
+                     call.operation, call.model or "-", error.status, latency, call.attempts,
+                     error.kind, extra={"jtd_ai": _record(call, error.status, latency,
+                                                            partial)})
+
     def _with_cost(self, response: Response, *, latency: float | None = None,
                    requested: str | None = None) -> Response:
         cost = pricing = None
@@ -246,6 +268,9 @@ class Driver:
         except AIError as error:
             self._failed(call, error, started)
             raise
+        except BaseException as exc:  # KeyboardInterrupt, a bug: the request may be billed
+            self._stopped(call, exc, started)
+            raise
         return self._succeeded(call, response, started)
 
     async def asend_message(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
@@ -260,6 +285,9 @@ class Driver:
             response = self.protocol.parse_chat(http_response, request)
         except AIError as error:
             self._failed(call, error, started)
+            raise
+        except BaseException as exc:  # cancelled, KeyboardInterrupt: the request may be billed
+            self._stopped(call, exc, started)
             raise
         return self._succeeded(call, response, started)
 
@@ -325,15 +353,16 @@ class Driver:
         interruption loses nothing done); once ``cancel`` is set, unsent items come back as
         BatchCancelledError. See :mod:`jtd_ai.batch`.
         """
-        from jtd_ai.batch import Pacer, run_batch
+        from jtd_ai.batch import Pacer, prepare, run_batch
 
         pacer = Pacer(self.config.requests_per_minute, self.config.tokens_per_minute)
         batch = _BATCH_ID.set(uuid.uuid4().hex)  # the items' tasks inherit it
         try:
-            # Every item is checked before anything is sent; the list is not kept here, so
-            # the batch can let each request go once it is sent.
-            return await run_batch([self.build_request(item, model=model, **options)
-                                    for item in items], self.asend_message,
+            # Every item is checked before anything is sent: one that fails the check is
+            # that item's ValidationError, never sent. The list is not kept here, so the
+            # batch can let each request go once it is sent.
+            return await run_batch(prepare(items, lambda item: self.build_request(
+                                       item, model=model, **options)), self.asend_message,
                                    concurrency=concurrency,
                                    pacer=pacer, progress=progress, on_result=on_result,
                                    cancel=cancel)
@@ -583,6 +612,14 @@ class _StreamState:
     def failed(self, error: AIError) -> None:
         self.driver._failed(self.call, error, self.started)
 
+    def stopped(self, exc: BaseException) -> None:
+        """Ended early (closed, cancelled, interrupted): the row has what arrived so far."""
+        try:
+            partial = self.acc.response() if self.acc.chunks else None
+        except Exception:  # never in the way of what is propagating
+            partial = None
+        self.driver._stopped(self.call, exc, self.started, partial)
+
     def done(self) -> None:
         self.response = self.driver._succeeded(self.call, self.acc.response(), self.started)
         if self.on_complete is not None:
@@ -599,6 +636,9 @@ def _run_stream(state: _StreamState) -> Iterator[StreamChunk]:
     except AIError as error:
         state.failed(error)
         raise
+    except BaseException as exc:  # GeneratorExit (break, close()), KeyboardInterrupt, ...
+        state.stopped(exc)
+        raise
     state.done()
 
 
@@ -612,6 +652,9 @@ async def _arun_stream(state: _StreamState) -> AsyncIterator[StreamChunk]:
             yield chunk
     except AIError as error:
         state.failed(error)
+        raise
+    except BaseException as exc:  # GeneratorExit, CancelledError, KeyboardInterrupt, ...
+        state.stopped(exc)
         raise
     state.done()
 

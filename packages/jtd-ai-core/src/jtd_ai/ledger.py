@@ -1,10 +1,14 @@
-"""The usage ledger: one row per chat call, and totals by provider, model or day.
+"""The usage ledger: one row per chat call that was sent, and totals by provider, model or day.
 
 Rows are made by :class:`LedgerPlugin`, a pluggy plugin on ``after_response`` (sends,
 finished streams, batch items) and ``on_error`` (failed calls; an interrupted stream's row
-carries what its ``partial`` reply had), and written by a background
-:class:`~jtd_ai.ledger_writer.LedgerWriter` (or at once, if so configured). The driver is
-unchanged by it. A row that cannot be written is reported (logged at WARNING, counted in
+carries what its ``partial`` reply had; calls the caller stopped, which the driver reports as
+a :class:`~jtd_ai.calls.CallStoppedError`), and written by a background
+:class:`~jtd_ai.ledger_writer.LedgerWriter` (or at once, if so configured). A row's
+``status`` is one of :data:`STATUSES`: ``ok``; ``error`` (``error`` holds the error's type);
+``cancelled`` (a stream closed before its end, an asyncio task cancelled); ``interrupted``
+(KeyboardInterrupt, SystemExit). Tokens are what was known when the call ended. A row that
+cannot be written is reported (a WARNING per burst of failures, each row counted in
 ``Storage.failures``) and the call goes on.
 
 Costs are stored twice: exactly as text (``cost``) and as integer picodollars
@@ -32,15 +36,18 @@ if TYPE_CHECKING:
     from jtd_ai.responses import Response
     from jtd_ai.store import Store
 
-__all__ = ["GROUPS", "Ledger", "LedgerPlugin", "UsageRecord", "UsageTotal", "usage_row"]
+__all__ = ["GROUPS", "STATUSES", "Ledger", "LedgerPlugin", "UsageRecord", "UsageTotal",
+           "usage_row"]
 
 #: What totals can be grouped by (any combination, in the order given).
-GROUPS = ("provider", "model", "day", "driver", "status", "operation", "batch_id")
+GROUPS = ("provider", "model", "day", "driver", "status", "error", "operation", "batch_id")
+#: The values of a row's ``status``.
+STATUSES = ("ok", "error", "cancelled", "interrupted")
 
 _FIELDS = ("ts", "day", "provider", "driver", "model", "operation", "request_id",
            "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
            "reasoning_tokens", "cost", "cost_pico", "latency", "status", "streamed",
-           "batch_id", "attempts", "price_source", "price_as_of")
+           "batch_id", "attempts", "price_source", "price_as_of", "error")
 _INSERT = (f"INSERT INTO usage ({', '.join(_FIELDS)}) "  # noqa: S608
            f"VALUES ({', '.join('?' * len(_FIELDS))})")
 _LEDGER_OPERATIONS = frozenset({"chat", "stream"})
@@ -48,11 +55,17 @@ _LEDGER_OPERATIONS = frozenset({"chat", "stream"})
 
 @frozen(kw_only=True)
 class UsageRecord:
-    """One call as the ledger keeps it. Token counts are None when the provider gave none."""
+    """One call as the ledger keeps it. Token counts are None when the provider gave none
+    (or none had arrived when the call ended)."""
 
     provider: str
     model: str | None
+    #: One of :data:`STATUSES`.
     status: str = "ok"
+    #: For ``error``: the error's type (``RateLimitError``); for ``cancelled`` and
+    #: ``interrupted``: what stopped the call (``GeneratorExit``, ``CancelledError``,
+    #: ``KeyboardInterrupt``); None for ``ok``.
+    error: str | None = None
     ts: dt.datetime = field(factory=lambda: dt.datetime.now(dt.UTC))
     driver: str | None = None
     operation: str = "chat"
@@ -83,7 +96,8 @@ class UsageRecord:
 
 
 def usage_row(call: CallInfo, response: Response | None, *, status: str = "ok",
-              latency: float | None = None, pricing: Pricing | None = None,
+              error: str | None = None, latency: float | None = None,
+              pricing: Pricing | None = None,
               ts: dt.datetime | None = None) -> tuple[Any, ...]:
     """The ledger row of ``call`` (in the order of the ledger's columns), from its reply or
     the partial reply of a failure. Made as a tuple on every call: a UsageRecord would only
@@ -112,7 +126,7 @@ def usage_row(call: CallInfo, response: Response | None, *, status: str = "ok",
         str(cost) if cost is not None else None, to_pico(cost), latency, status,
         int(call.operation == "stream"), call.batch_id, call.attempts,
         pricing.source if pricing is not None else None,
-        as_of.isoformat() if as_of else None,
+        as_of.isoformat() if as_of else None, error,
     )
 
 
@@ -122,6 +136,7 @@ class UsageTotal:
 
     group: dict[str, str | None]
     calls: int
+    #: Calls with status ``error``.
     errors: int
     input_tokens: int
     output_tokens: int
@@ -131,6 +146,9 @@ class UsageTotal:
     cost: Decimal
     #: Successful calls whose cost is unknown (no price), so not in ``cost``.
     unpriced: int
+    #: Calls with status ``cancelled`` and ``interrupted``.
+    cancelled: int = 0
+    interrupted: int = 0
 
 
 def _day_bound(value: dt.date | dt.datetime) -> str:
@@ -151,9 +169,9 @@ class Ledger:
         self.record_rows([r.row() for r in records])
 
     def record_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Append rows made by :func:`usage_row`, in one transaction."""
-        with self.store.write() as conn:
-            conn.executemany(_INSERT, rows)
+        """Append rows made by :func:`usage_row`, in one transaction (a busy database is
+        waited for and retried; see :meth:`Store.insert`)."""
+        self.store.insert(_INSERT, rows)
 
     def _where(self, since: dt.date | dt.datetime | None, until: dt.date | dt.datetime | None,
                filters: dict[str, str | None]) -> tuple[str, list[object]]:
@@ -189,10 +207,11 @@ class Ledger:
         keys = ", ".join(groups)
         sql = (
             f"SELECT {keys + ', ' if keys else ''}COUNT(*), "  # noqa: S608
-            "SUM(status != 'ok'), SUM(COALESCE(input_tokens, 0)), "
+            "SUM(status = 'error'), SUM(COALESCE(input_tokens, 0)), "
             "SUM(COALESCE(output_tokens, 0)), SUM(COALESCE(cached_input_tokens, 0)), "
             "SUM(COALESCE(cache_write_tokens, 0)), SUM(COALESCE(reasoning_tokens, 0)), "
-            "SUM(COALESCE(cost_pico, 0)), SUM(status = 'ok' AND cost_pico IS NULL) "
+            "SUM(COALESCE(cost_pico, 0)), SUM(status = 'ok' AND cost_pico IS NULL), "
+            "SUM(status = 'cancelled'), SUM(status = 'interrupted') "
             f"FROM usage{where}"
             + (f" GROUP BY {keys} ORDER BY {keys}" if keys else "")
         )
@@ -206,7 +225,7 @@ class Ledger:
             result.append(UsageTotal(
                 {g: (None if v is None else str(v)) for g, v in zip(groups, row, strict=False)},
                 calls, ints[1], ints[2], ints[3], ints[4], ints[5], ints[6],
-                Decimal(ints[7]) / PICO, ints[8],
+                Decimal(ints[7]) / PICO, ints[8], ints[9], ints[10],
             ))
         return result
 
@@ -254,32 +273,51 @@ class Ledger:
 
 
 class LedgerPlugin:
-    """Hook implementations that write one ledger row per chat call; never raises."""
+    """Hook implementations that write one ledger row per chat call; never raises.
+
+    ``on_lost(exc, rows)`` hears of rows that could not be made or written (``exc`` None: the
+    store is unusable, already reported), ``on_written(rows)`` of rows written (in the
+    background, the writer reports instead)."""
 
     def __init__(self, ledger: Callable[[], Ledger | None], *,
                  pricing: Callable[[str, str], Pricing | None] | None = None,
-                 on_error: Callable[[BaseException], None] | None = None,
+                 on_lost: Callable[[BaseException | None, int], None] | None = None,
+                 on_written: Callable[[int], None] | None = None,
                  active: Callable[[], bool] | None = None,
                  writer: LedgerWriter | None = None) -> None:
         self._ledger = ledger
         self._writer = writer
         self._pricing = pricing
-        self._on_error = on_error
+        self._on_lost = on_lost
+        self._on_written = on_written
         self._active = active
+
+    def _lost(self, exc: BaseException | None) -> None:
+        if self._on_lost is not None:
+            self._on_lost(exc, 1)
 
     def _write(self, row: Callable[[], tuple[Any, ...]]) -> None:
         try:
             if self._active is not None and not self._active():
                 return
-            if self._writer is not None:
-                self._writer.put(row())
-                return
-            ledger = self._ledger()
-            if ledger is not None:
-                ledger.record_rows([row()])
+            made = row()
         except Exception as exc:
-            if self._on_error is not None:
-                self._on_error(exc)
+            self._lost(exc)
+            return
+        if self._writer is not None:
+            self._writer.put(made)  # never raises; failures are the writer's to report
+            return
+        try:
+            ledger = self._ledger()
+            if ledger is None:
+                self._lost(None)
+                return
+            ledger.record_rows([made])
+        except Exception as exc:
+            self._lost(exc)
+            return
+        if self._on_written is not None:
+            self._on_written(1)
 
     @hookimpl
     def after_response(self, call: CallInfo, response: Response) -> None:
@@ -292,13 +330,19 @@ class LedgerPlugin:
             return
 
         def row() -> tuple[Any, ...]:
+            from jtd_ai.calls import CallStoppedError
+
             partial = error.partial
             pricing = None
             if (partial is not None and partial.usage is not None and partial.cost is None
                     and self._pricing is not None):
                 pricing = self._pricing(call.provider, partial.model)
             latency = time.perf_counter() - call.started if call.started else None
-            return usage_row(call, partial, status=type(error).__name__, latency=latency,
+            if isinstance(error, CallStoppedError):
+                status, kind = error.status, error.kind
+            else:
+                status, kind = "error", type(error).__name__
+            return usage_row(call, partial, status=status, error=kind, latency=latency,
                              pricing=pricing)
 
         self._write(row)

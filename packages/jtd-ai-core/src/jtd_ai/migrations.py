@@ -1,8 +1,10 @@
 """The store's schema, as ordered migration steps; ``PRAGMA user_version`` says which ran.
 
-Step ``n`` (1-based) takes a database at version ``n - 1`` to version ``n``. Steps only ever
-add: a table, a column, an index, a backfill. A database written by a newer jtd-ai (a higher
-version than :data:`LATEST`) is refused rather than guessed at.
+Step ``n`` (1-based) takes a database at version ``n - 1`` to version ``n``. Steps add (a
+table, a column, an index) and backfill; none drops anything. Version 3 moved the error's type
+out of ``usage.status`` (now ``ok``, ``error``, ``cancelled`` or ``interrupted``) into
+``usage.error``. A database written by a newer jtd-ai (a higher version than :data:`LATEST`)
+is refused rather than guessed at.
 """
 
 from __future__ import annotations
@@ -76,6 +78,13 @@ CREATE INDEX usage_provider_ts ON usage (provider, ts);
 CREATE INDEX usage_day ON usage (day);
 """
 
+# The usage status takes four values (ok, error, cancelled, interrupted); the error's type,
+# which status used to hold, moves to its own column.
+_V3 = """
+ALTER TABLE usage ADD COLUMN error TEXT;
+UPDATE usage SET error = status, status = 'error' WHERE status != 'ok'
+"""
+
 
 def to_pico(cost: Decimal | str | None) -> int | None:
     """``cost`` in integer picodollars (half-even below a picodollar), or None."""
@@ -102,13 +111,18 @@ def _v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    for statement in _statements(_V3):
+        conn.execute(statement)
+
+
 def _statements(script: str) -> list[str]:
     # executescript() would COMMIT the open transaction; run the statements one by one.
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
 #: Every step, in order; the schema's version is the number of steps applied.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 LATEST = len(MIGRATIONS)
 
 

@@ -5,12 +5,21 @@ touches the disk until it is needed (the first ledger row, price or model listin
 database cannot be opened, the failure is logged once at WARNING naming the file, kept in
 :attr:`Storage.error`, and calls go on without catalog or ledger; the query API
 (``AIManager.usage``, ``AIManager.catalog``) raises the :class:`~jtd_ai.errors.StoreError`.
+
+Ledger rows that cannot be written (the database stayed locked through every retry, the
+disk is full, the file broke) are counted one by one in :attr:`Storage.failures` (and
+:attr:`Storage.lost_rows`). A burst of such failures (each within ``BURST_QUIET`` seconds of
+the one before) is logged at WARNING under ``jtd_ai.store`` once, when it starts, with the
+rows it lost and why; when it is over (a row written ``BURST_QUIET`` seconds after its last
+failure, or the storage closed) one more WARNING gives its total, if it grew.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,6 +44,20 @@ if TYPE_CHECKING:
 __all__ = ["Storage", "StoreOptions"]
 
 log = logging.getLogger("jtd_ai.store")
+
+#: Seconds without a lost row that end a burst of write failures.
+BURST_QUIET = 30.0
+
+_ALL: weakref.WeakSet[Storage] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for storage in list(_ALL):
+        storage._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _STORE_KEYS = frozenset({"enabled", "path", "ledger", "models_ttl", "busy_timeout",
                          "background_writes"})
@@ -115,18 +138,32 @@ class Storage:
         self.path = options.path or default_store_path(env)
         self.budget = budget
         self._active = active
-        self._lock = threading.Lock()
+        # Re-entrant: a SIGTERM handler writing rows may interrupt a thread holding them.
+        self._lock = threading.RLock()
+        self._count_lock = threading.RLock()
         self._store: Store | None = None
         #: Why the store is not usable, once opening it failed; None while it is fine.
         self.error: StoreError | None = None
-        #: Failures after opening (a row not written, a listing not stored), counted.
+        #: Failures after opening: each ledger row not written, each listing not stored.
         self.failures = 0
+        #: Ledger rows that could not be written (also counted in ``failures``).
+        self.lost_rows = 0
+        # The current burst of write failures: [rows lost, rows logged, when the last was]
+        self._burst: list[float] | None = None
         self._plugins: list[object] = []
         self._hooks: pluggy.PluginManager | None = None
         self._drivers: dict[str, weakref.ref[Driver]] = {}
         self._fallback: PriceFallback | None = None
         self._fallback_tried = False
         self._writer: LedgerWriter | None = None
+        _ALL.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # A thread of the parent may have held these when it forked: the child's are new.
+        # Re-entrant: a SIGTERM handler writing rows may interrupt a thread holding them.
+        self._lock = threading.RLock()
+        self._count_lock = threading.RLock()
+        self._burst = None  # the parent's failures are the parent's to report
 
     def __repr__(self) -> str:
         state = "off" if not self.options.enabled else ("error" if self.error else "ok")
@@ -169,10 +206,56 @@ class Storage:
 
     def report(self, exc: BaseException) -> None:
         """Log a failure of work done inside a call; the call itself goes on."""
-        self.failures += 1
+        with self._count_lock:
+            self.failures += 1
         if isinstance(exc, StoreError) and exc is self.error:
             return  # logged once when the store failed to open
         log.warning("jtd-ai store: %s", exc)
+
+    def rows_lost(self, exc: BaseException | None, rows: int) -> None:
+        """Count ``rows`` ledger rows that could not be written (``exc`` None: the store is
+        unusable); the first loss of a burst is logged."""
+        now = time.monotonic()
+        with self._count_lock:
+            self.failures += rows
+            self.lost_rows += rows
+            ended, burst = None, self._burst
+            if burst is not None and now - burst[2] > BURST_QUIET:
+                ended, burst = burst, None
+            if burst is None:
+                self._burst = [rows, rows, now]
+            else:
+                burst[0] += rows
+                burst[2] = now
+        if ended is not None:
+            self._log_burst(ended, "then the failures stopped for a while")
+        if exc is None or exc is self.error:
+            return  # logged once when the store failed to open
+        if burst is None:
+            log.warning("jtd-ai store: %d usage row(s) could not be written: %s (every row "
+                        "lost is counted in storage.failures; if more follow, their total "
+                        "is logged once the failures stop)", rows, exc)
+        else:
+            log.debug("jtd-ai store: %d more usage row(s) could not be written: %s", rows,
+                      exc)
+
+    def rows_written(self, rows: int) -> None:
+        """``rows`` ledger rows were written: a burst of failures long past is over."""
+        burst = self._burst
+        if burst is not None and time.monotonic() - burst[2] > BURST_QUIET:
+            self._end_burst("writes succeed again")
+
+    def _end_burst(self, how: str) -> None:
+        with self._count_lock:
+            burst, self._burst = self._burst, None
+        if burst is not None:
+            self._log_burst(burst, how)
+
+    @staticmethod
+    def _log_burst(burst: list[float], how: str) -> None:
+        if burst[0] > burst[1]:
+            log.warning("jtd-ai store: %d usage rows in all could not be written in the last "
+                        "burst of failures; %s", int(burst[0]), how)
 
     def catalog(self) -> Catalog:
         from jtd_ai.catalog import Catalog
@@ -221,10 +304,12 @@ class Storage:
                 if self.options.background_writes:
                     from jtd_ai.ledger_writer import LedgerWriter
 
-                    self._writer = LedgerWriter(self._ledger_or_none, on_error=self.report)
+                    self._writer = LedgerWriter(self._ledger_or_none, on_lost=self.rows_lost,
+                                                on_written=self.rows_written)
                 plugins.append(LedgerPlugin(self._ledger_or_none, pricing=self._price_of,
-                                            on_error=self.report, active=self._active,
-                                            writer=self._writer))
+                                            on_lost=self.rows_lost,
+                                            on_written=self.rows_written,
+                                            active=self._active, writer=self._writer))
             if self.budget is not None:
                 from jtd_ai.budget import BudgetPlugin
 
@@ -277,6 +362,11 @@ class Storage:
         """Unregister the plugins, write queued rows, close the database connections."""
         if self._writer is not None:
             self._writer.close()
+            if self._writer.pending():
+                self._writer.give_up("not written before the storage was closed: the "
+                                     "database did not take them in time")
+        if self._burst is not None:
+            self._end_burst("the storage was closed")
         with self._lock:
             if self._hooks is not None:
                 for plugin in self._plugins:

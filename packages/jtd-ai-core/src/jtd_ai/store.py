@@ -1,29 +1,56 @@
 """The embedded SQLite database behind the catalog and the usage ledger.
 
-One file, WAL mode (readers never block the writer), a busy timeout so writers from other
-threads and processes wait their turn instead of failing, and every write in a
-``BEGIN IMMEDIATE`` transaction so no row is lost between two writers. Each thread (and each
-process after a fork) gets its own connection. The schema is migrated on open
-(:mod:`jtd_ai.migrations`). A file that cannot be used raises :class:`StoreError` naming it.
+One file, WAL mode (readers never block the writer), and every write in a
+``BEGIN IMMEDIATE`` transaction so no row is lost between two writers. A writer that finds
+the database locked by another one waits for it (up to ``busy_timeout``), and a batch of rows
+(:meth:`Store.insert`) is then tried again a few times with backoff before it is given up.
+Each thread (and each process after a fork) gets its own connection. The schema is migrated
+on open (:mod:`jtd_ai.migrations`). A file that cannot be used raises :class:`StoreError`
+naming it.
+
+Forks. SQLite keeps process-wide mutexes (its allocator's, its file-lock table's); a process
+forked while another of its threads is inside SQLite inherits them locked, and the child's
+first use of SQLite (any connection, any file) hangs for good. So every call into SQLite made
+here passes a gate, and ``os.fork()`` (through ``os.register_at_fork``) waits until no thread
+is inside before forking, and lets none in until it has. Waits for a lock held by another
+connection happen outside the gate (SQLite's own busy handler is off after opening), so a
+fork is held back only while a statement runs. In the child the parent's connections are
+never used or closed (closing one could checkpoint and delete the WAL under the parent):
+each thread opens its own again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import random
 import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from jtd_ai.errors import StoreError
 from jtd_ai.migrations import LATEST, migrate
 
-__all__ = ["DB_NAME", "Store", "default_store_path", "user_data_dir"]
+__all__ = ["BUSY_RETRIES", "DB_NAME", "Store", "StoreBusyError", "default_store_path",
+           "user_data_dir"]
+
+log = logging.getLogger("jtd_ai.store")
+
+T = TypeVar("T")
+
+#: Times :meth:`Store.insert` tries a batch again once the database stayed locked for
+#: ``busy_timeout`` (each try waits ``busy_timeout`` again, after a pause of up to 0.25 s,
+#: 0.5 s, 1 s, scaled down for a busy_timeout under a second).
+BUSY_RETRIES = 3
+#: Seconds a fork waits for the threads inside SQLite to come out before it goes ahead.
+FORK_WAIT = 10.0
 
 #: The database's file name inside ``JTD_AI_HOME`` or the user data directory.
 DB_NAME = "jtd-ai.db"
@@ -51,6 +78,107 @@ def default_store_path(env: Mapping[str, str] | None = None) -> Path:
     home = env.get("JTD_AI_HOME")
     base = Path(home).expanduser() if home else user_data_dir(env)
     return base / DB_NAME
+
+
+class StoreBusyError(StoreError):
+    """The database stayed locked by another connection for longer than ``busy_timeout``."""
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (another connection holds the lock we need)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (5, 6)
+    text = str(exc).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def _error(path: Path, exc: BaseException) -> StoreError:
+    error = describe(path, exc)
+    if _is_busy(exc):
+        return StoreBusyError(error.message, path=str(path))
+    return error
+
+
+class _Gate:
+    """Counts the threads inside SQLite; a fork waits for none to be (see the module's
+    docstring). Re-entrant per thread; threads inside at once do not wait for each other."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.RLock())
+        self._inside = 0
+        self._forking = 0
+        self._depth = threading.local()
+
+    def enter(self) -> None:
+        local = self._depth
+        depth: int = getattr(local, "n", 0)
+        if depth == 0:
+            with self._cond:
+                while self._forking:
+                    self._cond.wait()
+                self._inside += 1
+        local.n = depth + 1
+
+    def leave(self) -> None:
+        local = self._depth
+        depth: int = local.n - 1
+        local.n = depth
+        if depth == 0:
+            with self._cond:
+                self._inside -= 1
+                if self._forking:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
+
+    def before_fork(self) -> None:
+        mine = 1 if getattr(self._depth, "n", 0) else 0  # forking from inside: not waited on
+        with self._cond:
+            self._forking += 1
+            self._cond.wait_for(lambda: self._inside <= mine, FORK_WAIT)
+
+    def after_fork_in_parent(self) -> None:
+        with self._cond:
+            self._forking -= 1
+            self._cond.notify_all()
+
+    def after_fork_in_child(self) -> None:
+        # Only the forking thread lives on; the lock may have been held by one that did not.
+        self._cond = threading.Condition(threading.RLock())
+        self._inside = 1 if getattr(self._depth, "n", 0) else 0
+        self._forking = 0
+
+
+_gate = _Gate()
+_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
+#: Connections a forked child inherited: never used or closed there, only kept alive (the
+#: garbage collector would close them).
+_INHERITED: list[sqlite3.Connection] = []
+
+
+def _after_fork_in_child() -> None:
+    _gate.after_fork_in_child()
+    for store in list(_STORES):
+        store._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(before=_gate.before_fork, after_in_parent=_gate.after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
+
+
+def _pause(delay: float, deadline: float) -> float:
+    """Sleep a little (with jitter) towards ``deadline``; the next, longer delay."""
+    pause = min(delay * random.uniform(0.5, 1.0), deadline - time.monotonic())
+    time.sleep(max(0.0, pause))
+    return min(delay * 2, 0.05)
 
 
 def describe(path: Path, exc: BaseException) -> StoreError:
@@ -81,15 +209,27 @@ def describe(path: Path, exc: BaseException) -> StoreError:
 class Store:
     """One SQLite database file, safe to share across threads and processes."""
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0,
+                 retries: int = BUSY_RETRIES) -> None:
         self.path = Path(path).expanduser()
         self.busy_timeout = busy_timeout
+        #: Times :meth:`insert` tries again after the database stayed busy.
+        self.retries = retries
         self._local = threading.local()
-        self._lock = threading.Lock()
+        # Re-entrant, as are the gate's and the writer's: a SIGTERM handler writing rows may
+        # run in a thread interrupted while holding them.
+        self._lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         self._migrated_in: int | None = None  # pid that checked the schema
         #: (version found, version now) when this process opened the file.
         self.migrated: tuple[int, int] | None = None
+        _STORES.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()
+        _INHERITED.extend(self._connections)
+        self._connections = []
+        self._local = threading.local()
 
     def __repr__(self) -> str:
         return f"<Store {str(self.path)!r}>"
@@ -115,25 +255,31 @@ class Store:
             raise StoreError(f"cannot create the folder of the jtd-ai database {self.path}: "
                              f"{exc.strerror}", path=str(self.path)) from None
         uri = f"file:{quote(str(self.path))}?mode={_OPEN_MODE}"
-        try:
-            conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout,
-                                   isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise describe(self.path, exc) from None
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            mode = self._enable_wal(conn)
-            if str(mode).lower() != "wal":
-                raise sqlite3.OperationalError(f"attempt to write a readonly database "
-                                               f"(journal mode stays {mode})")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            # Appends and small lookups: 512 KiB of page cache per connection is plenty,
-            # where SQLite's default (2 MiB) would add to every process's memory.
-            conn.execute("PRAGMA cache_size = -512")
-            self._check_schema(conn)
-        except (sqlite3.Error, ValueError) as exc:
-            conn.close()
-            raise describe(self.path, exc) from None
+        # Opening (and migrating) waits in SQLite's busy handler, inside the gate: only while
+        # another process creates or migrates the same file at the same moment.
+        with _gate.held():
+            try:
+                conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout,
+                                       isolation_level=None, check_same_thread=False)
+            except sqlite3.Error as exc:
+                raise describe(self.path, exc) from None
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+                mode = self._enable_wal(conn)
+                if str(mode).lower() != "wal":
+                    raise sqlite3.OperationalError(f"attempt to write a readonly database "
+                                                   f"(journal mode stays {mode})")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                # Appends and small lookups: 512 KiB of page cache per connection is plenty,
+                # where SQLite's default (2 MiB) would add to every process's memory.
+                conn.execute("PRAGMA cache_size = -512")
+                self._check_schema(conn)
+                # From here on a lock held by another connection is waited for outside the
+                # gate (see _busy), not in SQLite's busy handler.
+                conn.execute("PRAGMA busy_timeout = 0")
+            except (sqlite3.Error, ValueError) as exc:
+                conn.close()
+                raise describe(self.path, exc) from None
         with self._lock:
             self._connections.append(conn)
         return conn
@@ -162,35 +308,82 @@ class Store:
             self.migrated = (version, version)
         self._migrated_in = os.getpid()
 
+    def _busy(self, work: Callable[[], T]) -> T:
+        """``work()`` inside the gate; while another connection holds the lock it needs, try
+        again (pausing outside the gate) until ``busy_timeout`` has passed. sqlite errors
+        become a StoreError naming the file (StoreBusyError when it stayed locked)."""
+        deadline: float | None = None
+        delay = 0.001
+        while True:
+            _gate.enter()
+            try:
+                return work()
+            except sqlite3.Error as exc:
+                if not _is_busy(exc):
+                    raise describe(self.path, exc) from None
+                failure = exc
+            finally:
+                _gate.leave()
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + self.busy_timeout
+            if now >= deadline:
+                raise _error(self.path, failure) from None
+            delay = _pause(delay, deadline)
+
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: taken at once (``BEGIN IMMEDIATE``), committed on success."""
+        """A write transaction: taken at once (``BEGIN IMMEDIATE``, waiting up to
+        ``busy_timeout`` for another writer), committed on success."""
         conn = self.connection()
-        try:
+
+        def begin() -> None:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise describe(self.path, exc) from None
+            _gate.enter()  # held until the transaction ends
+
+        self._busy(begin)
         try:
-            yield conn
-        except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise describe(self.path, exc) from None
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise describe(self.path, exc) from None
+            try:
+                yield conn
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise _error(self.path, exc) from None
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise _error(self.path, exc) from None
+        finally:
+            _gate.leave()
+
+    def insert(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``executemany(sql, rows)`` in one write transaction. A database that stays locked
+        past ``busy_timeout`` is tried again :attr:`retries` times, with backoff, before
+        :class:`StoreBusyError` is raised; nothing is written unless everything is."""
+        attempt = 0
+        while True:
+            try:
+                with self.write() as conn:
+                    conn.executemany(sql, rows)
+                return
+            except StoreBusyError as exc:
+                if attempt >= self.retries:
+                    raise
+                attempt += 1
+                pause = (min(self.busy_timeout, 1.0) * 2 ** (attempt - 1) / 4
+                         * random.uniform(0.5, 1.0))
+                log.debug("jtd-ai store: %s; %d rows tried again (%d of %d) in %.3fs", exc,
+                          len(rows), attempt, self.retries, pause)
+                time.sleep(pause)
 
     def query(self, sql: str, params: tuple[object, ...] | list[object] = ()) -> list[Any]:
         """Rows of a read; sqlite errors become a StoreError naming the file."""
-        try:
-            return self.connection().execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise describe(self.path, exc) from None
+        conn = self.connection()
+        return self._busy(lambda: conn.execute(sql, params).fetchall())
 
     def schema_version(self) -> int:
         return int(self.query("PRAGMA user_version")[0][0])
@@ -199,7 +392,8 @@ class Store:
         """Close every connection this store opened (from any thread)."""
         with self._lock:
             connections, self._connections = self._connections, []
-        for conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        with _gate.held():
+            for conn in connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
         self._local = threading.local()
