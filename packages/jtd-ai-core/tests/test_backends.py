@@ -620,3 +620,31 @@ def test_a_body_that_is_not_json_is_a_validation_error_before_sending() -> None:
             driver.transport.send(HttpRequest("POST", "chat", json=bad), call,
                                   driver._policy(None))
     assert sent == []
+
+
+def test_a_forked_child_uses_its_own_connections(server: FakeProviderServer) -> None:
+    import os
+
+    manager = AIManager(providers={"openai": {"base_url": server.base_url("openai"),
+                                              "api_key": KEY}}, config_file=False, env={})
+    driver = manager.driver("openai")
+    assert driver.send_message("before", model="gpt-4o-mini").content == "echo: before"
+    parent_backend = driver.transport.sync_backend  # a kept-alive connection is pooled now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's manager and driver, its own sockets
+        code = 1
+        try:
+            reply = driver.send_message("child", model="gpt-4o-mini").content
+            fresh = driver.transport.sync_backend is not parent_backend
+            code = 0 if reply == "echo: child" and fresh else 2
+        finally:
+            os.write(write, bytes([code]))
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"\x00"
+    os.close(read)
+    assert driver.send_message("after", model="gpt-4o-mini").content == "echo: after"
+    assert driver.transport.sync_backend is parent_backend  # the parent's pool is untouched
+    manager.close()

@@ -11,6 +11,7 @@ was never registered, and :func:`mask_url` gives a URL fit to display.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from typing import Any
@@ -20,6 +21,16 @@ __all__ = ["Secret", "mask_url", "redact", "remember"]
 _MASK = "[REDACTED]"
 _known: set[str] = set()
 _known_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A child forked while another thread held the lock must not wait for it forever."""
+    global _known_lock
+    _known_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 _known_pattern: re.Pattern[str] | None = None
 
 # Shapes of well-known provider keys, stripped even when we never saw the value.

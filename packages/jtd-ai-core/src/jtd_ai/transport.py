@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
@@ -90,6 +91,7 @@ class Transport:
 
     def __init__(self, protocol: ChatProtocol, config: ProviderConfig, *,
                  transport: Any = None) -> None:
+        _TRANSPORTS.add(self)
         self.protocol = protocol
         self.config = config
         self._given = transport
@@ -576,6 +578,22 @@ class Transport:
             )
         error.partial = partial
         return error
+
+
+#: Every transport, so a forked child starts each with no connection of its parent's: the
+#: parent's pooled sockets (and a lock another thread may have held) are not the child's.
+_TRANSPORTS: weakref.WeakSet[Transport] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for transport in list(_TRANSPORTS):
+        transport._lock = threading.Lock()
+        transport._sync = None  # forgotten, not closed: the sockets are the parent's
+        transport._async = None
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Opened:

@@ -41,8 +41,9 @@ def _groups(value: str) -> tuple[str, ...]:
 
 @click.command()
 @click.option("--by", "by", default="day,provider,model", show_default=True,
-              help="Group by any of: provider, model, day, driver, status, operation, "
-                   "batch_id (comma list).")
+              help="Group by any of: provider, model, day, driver, status (ok, error, "
+                   "cancelled, interrupted), error (its type), operation, batch_id (comma "
+                   "list).")
 @click.option("--since", help="From this day on (2026-01-31, or 7d for a week ago), UTC.")
 @click.option("--until", help="Before this day (exclusive), UTC.")
 @click.option("-p", "--provider", help="Only this provider.")
@@ -71,21 +72,25 @@ def usage(by: str, since: str | None, until: str | None, provider: str | None,
     totals = ledger.totals(by=groups, **window)
     overall = ledger.total(**window)
     rows: list[dict[str, Any]] = [
-        {**t.group, "calls": t.calls, "errors": t.errors, "input_tokens": t.input_tokens,
+        {**t.group, "calls": t.calls, "errors": t.errors, "stopped": t.cancelled + t.interrupted,
+         "input_tokens": t.input_tokens,
          "output_tokens": t.output_tokens, "cost": t.cost, "unpriced": t.unpriced}
         for t in totals]
     if as_json:
         emit_json({"ledger": str(storage.path), "exists": True, "by": list(groups),
                    "totals": rows, "total": {
                        "calls": overall.calls, "errors": overall.errors,
+                       "stopped": overall.cancelled + overall.interrupted,
                        "input_tokens": overall.input_tokens,
                        "output_tokens": overall.output_tokens, "cost": overall.cost,
                        "unpriced": overall.unpriced}})
         return
-    columns = [*groups, "calls", "errors", "tokens in", "tokens out", "cost", "unpriced"]
-    body = [[*(r[g] for g in groups), r["calls"], r["errors"], r["input_tokens"],
+    columns = [*groups, "calls", "errors", "stopped", "tokens in", "tokens out", "cost",
+               "unpriced"]
+    body = [[*(r[g] for g in groups), r["calls"], r["errors"], r["stopped"], r["input_tokens"],
              r["output_tokens"], money(r["cost"]), r["unpriced"]] for r in rows]
     body.append([*(["total"] + [""] * (len(groups) - 1) if groups else []), overall.calls,
-                 overall.errors, overall.input_tokens, overall.output_tokens,
-                 money(overall.cost), overall.unpriced])
+                 overall.errors, overall.cancelled + overall.interrupted,
+                 overall.input_tokens, overall.output_tokens, money(overall.cost),
+                 overall.unpriced])
     table(columns, body, title=f"usage ledger: {storage.path}")
