@@ -228,7 +228,9 @@ def _client_options(network: Network | None) -> dict[str, object]:
             "trust_env": network.explicit_proxy is None and proxy is None}
 
 
-class _Reply:
+class _Opened:
+    """What a sync and an async reply share: status, headers, URL and the body reader."""
+
     __slots__ = ("_body", "_clock", "_response", "headers", "status", "url")
 
     def __init__(self, response: httpx.Response, limits: Limits, clock: _Clock) -> None:
@@ -238,6 +240,10 @@ class _Reply:
         self.url = _safe(response.request.url)
         self._body = BodyReader(self.headers, limits)
         self._clock = clock
+
+
+class _Reply(_Opened):
+    __slots__ = ()
 
     def read(self) -> bytes:
         failure = None
@@ -273,16 +279,8 @@ class _Reply:
         self._response.close()
 
 
-class _AsyncReply:
-    __slots__ = ("_body", "_clock", "_response", "headers", "status", "url")
-
-    def __init__(self, response: httpx.Response, limits: Limits, clock: _Clock) -> None:
-        self._response = response
-        self.status = response.status_code
-        self.headers = _headers(response)
-        self.url = _safe(response.request.url)
-        self._body = BodyReader(self.headers, limits)
-        self._clock = clock
+class _AsyncReply(_Opened):
+    __slots__ = ()
 
     async def read(self) -> bytes:
         failure = None
