@@ -642,7 +642,7 @@ def test_a_forked_child_uses_its_own_connections(server: FakeProviderServer) -> 
             os.write(write, bytes([code]))
             os._exit(0)
     os.close(write)
-    _, status = os.waitpid(pid, 0)
+    os.waitpid(pid, 0)
     assert os.read(read, 1) == b"\x00"
     os.close(read)
     assert driver.send_message("after", model="gpt-4o-mini").content == "echo: after"
