@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import heapq
 import os
-import socket
 import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from socket import SHUT_RDWR  # to wake a read blocked past the deadline (below)
 
 import httpx
 
@@ -159,7 +159,7 @@ class _Clock:
         def cut() -> None:
             self.fired = True
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                sock.shutdown(SHUT_RDWR)
 
         self._cell = _WATCHDOG.at(self._ends_at, cut)
 
