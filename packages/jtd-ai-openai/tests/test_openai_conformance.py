@@ -8,12 +8,13 @@ gpt-4o-mini $0.15 input, $0.075 cached input, $0.60 output; o4-mini $1.10, $0.27
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from jtd_ai import FinishReason, QuotaExceededError, RateLimitError, TokenUsage
-from jtd_ai.errors import ProviderUnavailableError
+from jtd_ai.errors import ProviderError, ProviderUnavailableError
 from jtd_ai.testing import CannedResponse, DriverConformanceTests, WireSamples
-from jtd_ai.testing.conformance import ExpectedCall
+from jtd_ai.testing.conformance import BatchSamples, ExpectedCall
 from jtd_ai_openai.testing import chunk, completion, error_body, sse, tool_call, usage
 
 SSE = {"content-type": "text/event-stream; charset=utf-8"}
@@ -51,11 +52,50 @@ PARALLEL = [ExpectedCall("add", '{"a":2,"b":3}', id="call_a"),
             ExpectedCall("multiply", '{"a":4,"b":5}', id="call_m")]
 
 
+def batch_object(status: str, **fields: Any) -> dict[str, Any]:
+    """A Batch object (platform.openai.com/docs/api-reference/batch/object)."""
+    return {"id": "batch_abc123", "object": "batch", "endpoint": "/v1/chat/completions",
+            "errors": None, "input_file_id": "file-in1", "completion_window": "24h",
+            "status": status, "output_file_id": None, "error_file_id": None,
+            "created_at": 1714508499, "request_counts": {"total": 2, "completed": 0,
+                                                         "failed": 0},
+            "metadata": {}, **fields}
+
+
+def result_line(key: str, status: int, body: dict[str, Any]) -> bytes:
+    """One line of a batch output or error file (the batch request output object)."""
+    return json.dumps({"id": f"batch_req_{key}", "custom_id": key, "error": None,
+                       "response": {"status_code": status, "request_id": f"req_{key}",
+                                    "body": body}}).encode() + b"\n"
+
+
+# A two-item job: the first answered, the second refused (it lands in the error file).
+OPENAI_BATCH = BatchSamples(
+    prompts=["Hello", "Bad one"],
+    steps=[
+        CannedResponse(200, {"id": "file-in1", "object": "file", "bytes": 400,
+                             "created_at": 1714508490, "filename": "input.jsonl",
+                             "purpose": "batch"}, sent_url="/v1/files"),
+        CannedResponse(200, batch_object("validating"), sent_url="/v1/batches"),
+        CannedResponse(200, batch_object(
+            "completed", output_file_id="file-out1", error_file_id="file-err1",
+            request_counts={"total": 2, "completed": 1, "failed": 1}),
+            sent_url="/v1/batches/batch_abc123"),
+        CannedResponse(200, result_line("item-0", 200, completion("Hello there!")),
+                       sent_url="/v1/files/file-out1/content"),
+        CannedResponse(200, result_line("item-1", 400, error_body("bad request")),
+                       sent_url="/v1/files/file-err1/content"),
+    ],
+    results=["Hello there!", ProviderError],
+)
+
+
 class TestOpenAIConformance(DriverConformanceTests):
     driver = "openai"
     settings = {"api_key": "test-key-conformance-0penai-1"}
     model = "gpt-4o-mini"
     live_env = ("OPENAI_API_KEY",)
+    batch_samples = OPENAI_BATCH
     samples = WireSamples(
         chat=CannedResponse(200, completion("Hello there!", usage=HELLO_USAGE),
                             {"x-request-id": "req_4f9a1c"},

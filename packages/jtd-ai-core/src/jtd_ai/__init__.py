@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         MalformedResponseError,
         ModelNotFoundError,
         NoDefaultProviderError,
+        OutputValidationError,
         PluginError,
         PricingUnknownError,
         ProviderError,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from jtd_ai.hookspecs import hookimpl
     from jtd_ai.manager import AI, AIManager
     from jtd_ai.messages import ImagePart, Message, Role, TextPart, Tool, ToolCall
+    from jtd_ai.middleware import Via
     from jtd_ai.modelinfo import Capabilities, ModelInfo, ModelKind
     from jtd_ai.plugins import DriverListing, DriverSpec
     from jtd_ai.pricing import PriceTier, Pricing
@@ -57,8 +59,10 @@ if TYPE_CHECKING:
         StreamChunk,
         TokenUsage,
         ToolCallDelta,
+        TriedProvider,
     )
     from jtd_ai.secret import Secret
+    from jtd_ai.tools import MaxStepsError, ToolError, tool
     from jtd_ai.wire import HttpRequest, HttpResponse
 
 _EXPORTS = {
@@ -78,12 +82,15 @@ _EXPORTS = {
     "ChatRequest": "request", "ResponseFormat": "request",
     "FinishReason": "responses", "RateLimitInfo": "responses", "Response": "responses",
     "StreamChunk": "responses", "TokenUsage": "responses", "ToolCallDelta": "responses",
+    "TriedProvider": "responses", "Via": "middleware",
     "Secret": "secret",
+    "MaxStepsError": "tools", "ToolError": "tools", "tool": "tools",
     "HttpRequest": "wire", "HttpResponse": "wire",
     "AIError": "errors", "BudgetExceededError": "errors", "StoreError": "errors",
     "ConfigurationError": "errors", "ContentFilteredError": "errors",
     "InvalidCredentialsError": "errors", "MalformedResponseError": "errors",
     "ModelNotFoundError": "errors", "NoDefaultProviderError": "errors",
+    "OutputValidationError": "errors",
     "PluginError": "errors", "PricingUnknownError": "errors",
     "ProviderError": "errors", "ProviderUnavailableError": "errors",
     "QuotaExceededError": "errors", "RateLimitError": "errors",
@@ -97,16 +104,18 @@ __all__ = [
     "Capabilities", "ChatProtocol",
     "ChatRequest", "ChatStream", "ConfigurationError", "ContentFilteredError", "Conversation",
     "Driver", "DriverListing", "DriverSpec", "FinishReason", "HttpRequest", "HttpResponse",
-    "ImagePart", "InvalidCredentialsError", "MalformedResponseError", "Message", "ModelInfo",
-    "ModelKind", "ModelNotFoundError", "ModelPage", "NoDefaultProviderError", "PluginError",
+    "ImagePart", "InvalidCredentialsError", "MalformedResponseError", "MaxStepsError",
+    "Message", "ModelInfo",
+    "ModelKind", "ModelNotFoundError", "ModelPage", "NoDefaultProviderError",
+    "OutputValidationError", "PluginError",
     "PriceTier", "Pricing",
     "PricingUnknownError", "ProviderConfig", "ProviderError", "ProviderUnavailableError",
     "QuotaExceededError", "RateLimitError", "RateLimitInfo", "Response", "ResponseFormat",
     "ResponseTooLargeError", "Role",
     "Secret", "StoreError", "StreamChunk", "StreamDecoder", "StreamEvent", "StreamInterruptedError",
-    "TextPart", "TimeoutError", "TokenUsage", "Tool", "ToolCall", "ToolCallDelta",
-    "UnexpectedError",
-    "ValidationError", "hookimpl", "list_drivers",
+    "TextPart", "TimeoutError", "TokenUsage", "Tool", "ToolCall", "ToolCallDelta", "ToolError",
+    "TriedProvider", "UnexpectedError",
+    "ValidationError", "Via", "hookimpl", "list_drivers", "tool",
 ]
 
 

@@ -10,26 +10,48 @@ bad value raises ValidationError naming the field before any request leaves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+import contextlib
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, Self, overload
 
+from jtd_ai.calls import CONVERSATION_ID
 from jtd_ai.errors import ValidationError
 from jtd_ai.messages import ImagePart, Message, Role, Tool
 from jtd_ai.request import ChatRequest, ResponseFormat, check_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from typing_extensions import TypeVar
+
     from jtd_ai.driver import AsyncChatStream, ChatStream, Driver
     from jtd_ai.errors import AIError
     from jtd_ai.manager import AIManager
     from jtd_ai.responses import Response
+    from jtd_ai.structured import AsyncParsedChatStream, ParsedChatStream
+    from jtd_ai.sync_iter import SyncIterator
+    from jtd_ai.tools import RunEvent, ToolErrorPolicy
+
+    #: What :meth:`Conversation.output` asked its replies to be parsed into (``Any`` for a
+    #: plain ``Conversation``, so it stays compatible with every parsed one).
+    OutputT = TypeVar("OutputT", default=Any)
+else:
+    from typing import TypeVar
+
+    OutputT = TypeVar("OutputT")
+T = TypeVar("T")
 
 __all__ = ["Conversation"]
 
 _PROBE = (Message.user("probe"),)
 
 
-class Conversation:
-    """A chat with one provider; each ``send`` appends the reply to :attr:`history`."""
+class Conversation(Generic[OutputT]):
+    """A chat with one provider; each ``send`` appends the reply to :attr:`history`.
+
+    After ``.output(T)`` it is a ``Conversation[T]``: each reply is parsed into a ``T``
+    (``reply.parsed``, typed ``T``), see :mod:`jtd_ai.structured`."""
 
     def __init__(self, manager: AIManager, provider: str | None = None) -> None:
         self._manager = manager
@@ -39,7 +61,13 @@ class Conversation:
         self._options: dict[str, Any] = {}
         #: Every turn so far, system prompt excluded; replies are appended after each send.
         self.history: list[Message] = []
-        self.last_response: Response | None = None
+        self.last_response: Response[OutputT] | None = None
+        self._output: Any = None
+        self._output_retries = 0
+        #: Its id, which each call it sends carries (``CallInfo.conversation_id``): plugins
+        #: such as the conversation log group its turns by it. Set it to continue a logged
+        #: conversation.
+        self.id: str = uuid.uuid4().hex
 
     def __repr__(self) -> str:
         return (f"<Conversation provider={self._provider!r} model={self._model!r} "
@@ -47,7 +75,7 @@ class Conversation:
 
     # -- who and what -------------------------------------------------------------------------
 
-    def provider(self, name: str) -> Conversation:
+    def provider(self, name: str) -> Self:
         """Send to provider ``name``: a configured provider, an installed driver, or a preset
         (``"groq"``). Without it the manager's default is used when the conversation is sent
         (:meth:`jtd_ai.AIManager.default_provider`: the configured default, else the only
@@ -58,7 +86,7 @@ class Conversation:
         self._provider = name
         return self
 
-    def model(self, name: str) -> Conversation:
+    def model(self, name: str) -> Self:
         if not isinstance(name, str) or not name.strip():
             raise ValidationError("model must be a non-empty model id", field="model")
         from jtd_ai.request import check_model_name
@@ -67,12 +95,12 @@ class Conversation:
         self._model = name
         return self
 
-    def system(self, text: str) -> Conversation:
+    def system(self, text: str) -> Self:
         """Set (or replace) the system prompt."""
         self._system = check_text(text, "system", what="the system prompt")
         return self
 
-    def message(self, content: str | Message, *, images: Iterable[ImagePart] = ()) -> Conversation:
+    def message(self, content: str | Message, *, images: Iterable[ImagePart] = ()) -> Self:
         """Add a user message (or any Message you built)."""
         if isinstance(content, Message):
             self.history.append(content)
@@ -84,7 +112,7 @@ class Conversation:
                                   f"{type(content).__name__}", field="message")
         return self
 
-    def messages(self, messages: Iterable[Message]) -> Conversation:
+    def messages(self, messages: Iterable[Message]) -> Self:
         if isinstance(messages, str | bytes | Message) or not isinstance(messages, Iterable):
             raise ValidationError(f"messages takes a list of Message, not "
                                   f"{type(messages).__name__}", field="messages")
@@ -97,55 +125,73 @@ class Conversation:
         return self
 
     def tool_result(self, call_id: str, result: str | Mapping[str, Any], *,
-                    name: str | None = None) -> Conversation:
+                    name: str | None = None) -> Self:
         """Answer a tool call from the last reply."""
         self.history.append(Message.tool(result, call_id=call_id, name=name))
         return self
 
     # -- options ------------------------------------------------------------------------------
 
-    def _set(self, name: str, value: Any) -> Conversation:
+    def _set(self, name: str, value: Any) -> Self:
         trial = {**self._options, name: value}
         probe = {k: v for k, v in trial.items() if k != "tool_choice" or "tools" in trial}
         ChatRequest.build(_PROBE, "probe", **probe)  # raises ValidationError naming the field
         self._options = trial
         return self
 
-    def temperature(self, value: float) -> Conversation:
+    def temperature(self, value: float) -> Self:
         return self._set("temperature", value)
 
-    def top_p(self, value: float) -> Conversation:
+    def top_p(self, value: float) -> Self:
         return self._set("top_p", value)
 
-    def max_tokens(self, value: int) -> Conversation:
+    def max_tokens(self, value: int) -> Self:
         return self._set("max_tokens", value)
 
-    def stop(self, *sequences: str) -> Conversation:
+    def stop(self, *sequences: str) -> Self:
         return self._set("stop", sequences)
 
-    def seed(self, value: int) -> Conversation:
+    def seed(self, value: int) -> Self:
         return self._set("seed", value)
 
-    def tools(self, *tools: Tool) -> Conversation:
-        return self._set("tools", tools)
+    def tools(self, *tools: Tool | Mapping[str, Any] | Callable[..., Any]) -> Self:
+        """Offer tools: Python functions (their schema from the signature, type hints and
+        docstring; :meth:`run` calls them), :class:`~jtd_ai.Tool` values or tool dicts
+        (OpenAI's form or a plain one); one list of them works too."""
+        from jtd_ai.tools import as_tools
 
-    def tool_choice(self, choice: str) -> Conversation:
+        return self._set("tools", as_tools(tools))
+
+    def tool_choice(self, choice: str) -> Self:
         return self._set("tool_choice", choice)
 
-    def response_format(self, value: ResponseFormat | str | Mapping[str, Any]) -> Conversation:
+    def response_format(self, value: ResponseFormat | str | Mapping[str, Any]) -> Self:
         return self._set("response_format", value)
 
-    def timeout(self, seconds: float) -> Conversation:
+    def timeout(self, seconds: float) -> Self:
         """The whole-call deadline for each send, retries included."""
         return self._set("timeout", seconds)
 
-    def extra(self, **fields: Any) -> Conversation:
+    def extra(self, **fields: Any) -> Self:
         """Provider-specific request fields, passed through as given."""
         return self._set("extra", {**self._options.get("extra", {}), **fields})
 
-    def options(self, **options: Any) -> Conversation:
+    def options(self, **options: Any) -> Self:
         for name, value in options.items():
             self._set(name, value)
+        return self
+
+    #: Where each send is tried next when it fails with an error meaning "try elsewhere".
+    _fallbacks: tuple[str, ...] | None = None
+
+    def fallbacks(self, *targets: str) -> Self:
+        """Try ``"provider"`` or ``"provider:model"`` targets in order when a send fails
+        with an error meaning "try elsewhere" (replaces the provider's own ``fallbacks``;
+        none given: no fallback). See :mod:`jtd_ai.fallbacks`."""
+        from jtd_ai.fallbacks import check_targets
+
+        self._fallbacks = check_targets(
+            targets, "fallbacks", lambda message: ValidationError(message, field="fallbacks"))
         return self
 
     # -- sending ------------------------------------------------------------------------------
@@ -163,30 +209,74 @@ class Conversation:
         messages = ([Message.system(self._system)] if self._system else []) + self.history
         return driver.build_request(messages, model=self._model, **self._options)
 
-    def _record(self, response: Response) -> Response:
+    def _record(self, response: Response[OutputT]) -> Response[OutputT]:
         self.history.append(response.to_message())
         self.last_response = response
         return response
 
-    def send(self) -> Response:
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The calls made meanwhile are turns of this conversation (:data:`CONVERSATION_ID`)."""
+        token = CONVERSATION_ID.set(self.id)
+        try:
+            yield
+        finally:
+            CONVERSATION_ID.reset(token)
+
+    def output(self, tp: type[T], *, retries: int = 0) -> Conversation[T]:
+        """Parse each reply into ``tp`` (an attrs class, a dataclass, a TypedDict, a pydantic
+        model, ``list[...]`` of one...): its JSON schema is sent as the response format and
+        ``reply.parsed`` holds the value. ``retries``: how many times a reply that does not
+        match is sent back to the model to try again. See :mod:`jtd_ai.structured`."""
+        from jtd_ai.structured import check_retries, output_spec
+
+        output_spec(tp)  # a type with no JSON schema fails here, naming it
+        self._output_retries = check_retries(retries)
+        self._output = tp
+        return self  # type: ignore[return-value]  # the same conversation, now parsing
+
+    def _structured(self) -> dict[str, Any]:
+        """``output=`` and ``output_retries=`` for the driver, when :meth:`output` was set."""
+        if self._output is None:
+            return {}
+        return {"output": self._output, "output_retries": self._output_retries}
+
+    def send(self) -> Response[OutputT]:
         """Send the conversation and append the reply to the history."""
         request = self.request()
-        return self._record(self._driver().send_message(request))
+        with self._turn():
+            return self._record(self._driver().send_message(
+                request, fallbacks=self._fallbacks, **self._structured()))
 
-    async def asend(self) -> Response:
+    async def asend(self) -> Response[OutputT]:
         request = self.request()
-        return self._record(await self._driver().asend_message(request))
+        with self._turn():
+            return self._record(await self._driver().asend_message(
+                request, fallbacks=self._fallbacks, **self._structured()))
 
-    def stream(self) -> ChatStream:
-        """Stream the reply; it joins the history when the stream ends."""
+    @overload
+    def stream(self: Conversation[None]) -> ChatStream: ...
+    @overload
+    def stream(self: Conversation[T]) -> ParsedChatStream[T]: ...
+    def stream(self) -> ChatStream | ParsedChatStream[Any]:
+        """Stream the reply; it joins the history when the stream ends (after ``.output(T)``
+        the end is parsed: ``stream.response.parsed``)."""
         request = self.request()
-        stream = self._driver().stream(request)
+        with self._turn():
+            stream: ChatStream | ParsedChatStream[Any] = self._driver().stream(
+                request, fallbacks=self._fallbacks, **self._structured())
         stream.on_complete = self._record
         return stream
 
-    def astream(self) -> AsyncChatStream:
+    @overload
+    def astream(self: Conversation[None]) -> AsyncChatStream: ...
+    @overload
+    def astream(self: Conversation[T]) -> AsyncParsedChatStream[T]: ...
+    def astream(self) -> AsyncChatStream | AsyncParsedChatStream[Any]:
         request = self.request()
-        stream = self._driver().astream(request)
+        with self._turn():
+            stream: AsyncChatStream | AsyncParsedChatStream[Any] = self._driver().astream(
+                request, fallbacks=self._fallbacks, **self._structured())
         stream.on_complete = self._record
         return stream
 
@@ -204,7 +294,8 @@ class Conversation:
 
     def _batch_options(self, batch_options: dict[str, Any]) -> dict[str, Any]:
         """The conversation's model and options, under any given to the batch call."""
-        return {"model": self._model, **self._options, **batch_options}
+        return {"model": self._model, **self._options, "fallbacks": self._fallbacks,
+                **self._structured(), **batch_options}
 
     def send_batch(self, prompts: Iterable[str | Message], *, concurrency: int = 8,
                    **batch_options: Any) -> list[Response | AIError]:
@@ -220,3 +311,87 @@ class Conversation:
         items = self._batch_items(prompts)
         return await self._driver().asend_batch(items, concurrency=concurrency,
                                                 **self._batch_options(batch_options))
+
+    def _batch_stream(self, prompts: Iterable[str | Message] | AsyncIterable[str | Message],
+                      ) -> Iterator[list[Any]] | AsyncIterator[list[Any]]:
+        """Like :meth:`_batch_items`, made lazily: each item as the batch takes it."""
+        base: list[Any] = ([Message.system(self._system)] if self._system else []) + self.history
+
+        def item(prompt: Any) -> list[Any]:
+            return [*base, Message.user(prompt) if isinstance(prompt, str) else prompt]
+
+        if isinstance(prompts, AsyncIterable):
+            async def each() -> AsyncIterator[list[Any]]:
+                async for prompt in prompts:
+                    yield item(prompt)
+
+            return each()
+        if isinstance(prompts, str | bytes | Message) or not isinstance(prompts, Iterable):
+            raise ValidationError(f"stream_batch takes an iterable of prompts (str or "
+                                  f"Message), not {type(prompts).__name__}", field="prompts")
+        return (item(prompt) for prompt in prompts)
+
+    def stream_batch(self, prompts: Iterable[str | Message] | AsyncIterable[str | Message],
+                     *, concurrency: int = 8, **batch_options: Any,
+                     ) -> SyncIterator[tuple[int, Response | AIError]]:
+        """Like :meth:`send_batch` for a batch of any size: ``(index, result)`` pairs as
+        items finish (``ordered=True``: in input order), the prompts read as the batch
+        goes; see :meth:`jtd_ai.Driver.stream_batch`."""
+        return self._driver().stream_batch(self._batch_stream(prompts), concurrency=concurrency,
+                                           **self._batch_options(batch_options))
+
+    def astream_batch(self, prompts: Iterable[str | Message] | AsyncIterable[str | Message],
+                      *, concurrency: int = 8, **batch_options: Any,
+                      ) -> AsyncIterator[tuple[int, Response | AIError]]:
+        """Async form of :meth:`stream_batch`; see :meth:`jtd_ai.Driver.astream_batch`."""
+        return self._driver().astream_batch(self._batch_stream(prompts),
+                                            concurrency=concurrency,
+                                            **self._batch_options(batch_options))
+
+    # -- tools that run (jtd_ai.tools; docs/tools.md) ---------------------------------------
+
+    def _run_settings(self, max_steps: int, parallel: bool | int,
+                      on_tool_error: ToolErrorPolicy) -> Any:
+        from jtd_ai.tools import RunSettings
+
+        return RunSettings(max_steps, parallel, on_tool_error)
+
+    def run(self, *, max_steps: int = 10, parallel: bool | int = False,
+            on_tool_error: ToolErrorPolicy = "model") -> Response[OutputT]:
+        """Send, call the tools the model asks for (the functions given to :meth:`tools`),
+        send their results back, and repeat until the model answers without a tool call;
+        every turn joins the history and each model call is its own call (and ledger row).
+        ``parallel``: run one reply's calls in threads (True, or how many threads).
+        ``on_tool_error``: ``"model"`` gives the model the exception as the tool's result,
+        ``"raise"`` ends the run with ToolError. A run that needs more than ``max_steps``
+        model calls ends with MaxStepsError; both errors carry the conversation."""
+        from jtd_ai.tools import run
+
+        return run(self, self._options.get("tools", ()),
+                   self._run_settings(max_steps, parallel, on_tool_error))
+
+    async def arun(self, *, max_steps: int = 10, parallel: bool | int = True,
+                   on_tool_error: ToolErrorPolicy = "model") -> Response[OutputT]:
+        """Async form of :meth:`run`: one reply's calls run concurrently (async functions
+        awaited, sync ones in worker threads) unless ``parallel=False``."""
+        from jtd_ai.tools import arun
+
+        return await arun(self, self._options.get("tools", ()),
+                          self._run_settings(max_steps, parallel, on_tool_error))
+
+    def run_stream(self, *, max_steps: int = 10, parallel: bool | int = False,
+                   on_tool_error: ToolErrorPolicy = "model") -> Iterator[RunEvent]:
+        """:meth:`run`, streaming each model call: yields ``TextDelta``,
+        ``ToolCallRequested``, ``ToolResult`` and, last, ``FinalResponse`` events."""
+        from jtd_ai.tools import run_stream
+
+        return run_stream(self, self._options.get("tools", ()),
+                          self._run_settings(max_steps, parallel, on_tool_error))
+
+    def arun_stream(self, *, max_steps: int = 10, parallel: bool | int = True,
+                    on_tool_error: ToolErrorPolicy = "model") -> AsyncIterator[RunEvent]:
+        """Async form of :meth:`run_stream`."""
+        from jtd_ai.tools import arun_stream
+
+        return arun_stream(self, self._options.get("tools", ()),
+                           self._run_settings(max_steps, parallel, on_tool_error))

@@ -10,19 +10,33 @@ record and cost are applied here, the same way for every driver.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import inspect
 import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    Sized,
+)
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 
-from jtd_ai.calls import CallInfo
+from jtd_ai.calls import CONVERSATION_ID, CallInfo
 from jtd_ai.errors import (
     AIError,
     ConfigurationError,
@@ -48,6 +62,8 @@ if TYPE_CHECKING:
     from jtd_ai.pricing import Pricing
     from jtd_ai.protocol import ChatProtocol
     from jtd_ai.provider_catalog import ProviderCatalog
+    from jtd_ai.structured import AsyncParsedChatStream, OutputT, ParsedChatStream
+    from jtd_ai.sync_iter import SyncIterator
     from jtd_ai.transport import Transport
     from jtd_ai.wire import HttpRequest, HttpResponse
 
@@ -55,7 +71,7 @@ __all__ = ["AsyncChatStream", "ChatStream", "Driver", "Prompt"]
 
 log = logging.getLogger("jtd_ai.calls")
 
-#: The id of the batch the current task's calls belong to (set by ``asend_batch``).
+#: The id of the batch the current task's calls belong to (set in each batch worker task).
 _BATCH_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("jtd_ai_batch_id",
                                                                       default=None)
 
@@ -63,6 +79,8 @@ _BATCH_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("jtd_ai_b
 Prompt = str | Message | Sequence[Message]
 BatchItem = Prompt | ChatRequest
 StreamCallback = Callable[[StreamChunk], Any]
+#: A call's settings for plugins: (tags, fallbacks), each None when not given.
+_CallOptions = tuple[Mapping[str, Any] | None, tuple[str, ...] | None]
 
 
 def _messages(prompt: Prompt) -> tuple[Message, ...]:
@@ -104,6 +122,10 @@ class Driver:
                 f"providers.{self.config.name}.keep_raw must be true or false, not {keep_raw!r}")
         #: Whether replies keep the provider's decoded payload in ``Response.raw``.
         self.keep_raw = keep_raw
+        #: How a call's wrappers reach another provider by name (``jtd_ai.Via``): the
+        #: manager's ``driver``, set by the manager that built this driver; else None.
+        self.resolver: Callable[[str], Driver] | None = None
+        self._fallbacks: tuple[str, ...] = tuple(self.config.option("fallbacks", ()))
 
     def __repr__(self) -> str:
         return f"<Driver {self.get_name()!r} provider={self.config.name!r}>"
@@ -174,12 +196,47 @@ class Driver:
         return RetryPolicy.from_config(self.config, deadline)
 
     def _call(self, operation: str, request: ChatRequest | None = None,
-              batch_id: str | None = None) -> CallInfo:
-        return CallInfo(
+              batch_id: str | None = None, extra: _CallOptions | None = None) -> CallInfo:
+        call = CallInfo(
             provider=self.config.name, driver=self.get_name(), operation=operation,
             model=request.model if request else None, request=request,
-            batch_id=batch_id or _BATCH_ID.get(),
+            batch_id=batch_id or _BATCH_ID.get(), conversation_id=CONVERSATION_ID.get(),
+            fallbacks=self._fallbacks,
         )
+        if extra is not None:
+            tags, fallbacks = extra
+            if tags is not None:
+                call.tags = tags
+            if fallbacks is not None:
+                call.fallbacks = fallbacks
+        return call
+
+    def _call_options(self, options: dict[str, Any]) -> _CallOptions | None:
+        """Take the per-call settings meant for plugins out of a call's ``options``:
+        ``tags`` (labels, in ``CallInfo.tags``) and ``fallbacks`` (where to try the call
+        next, see :mod:`jtd_ai.fallbacks`). Checked here, before anything is sent."""
+        if "tags" not in options and "fallbacks" not in options:
+            return None
+        tags = options.pop("tags", None)
+        fallbacks = options.pop("fallbacks", None)
+        if tags is not None:
+            if not isinstance(tags, Mapping) or not all(isinstance(k, str) for k in tags):
+                raise ValidationError("tags must be a mapping of names (str) to values",
+                                      field="tags")
+            tags = MappingProxyType(dict(tags))
+        if fallbacks is not None:
+            from jtd_ai.fallbacks import prepare
+
+            fallbacks = prepare(self, fallbacks)
+        return tags, fallbacks
+
+    def _wrapped(self, stream: bool = False) -> bool:
+        """Whether a call goes through the wrapper machinery (:mod:`jtd_ai.middleware`):
+        only when some plugin implements ``wrap_call`` (or, for a stream, ``on_chunk``)."""
+        hooks = self._hooks
+        return hooks is not None and bool(
+            hooks.hook.wrap_call.get_hookimpls()
+            or (stream and hooks.hook.on_chunk.get_hookimpls()))
 
     def _before(self, call: CallInfo, started: float) -> None:
         call.started = started
@@ -213,6 +270,21 @@ class Driver:
             call.provider, call.operation, call.model or "-", latency, call.attempts, error,
             extra={"jtd_ai": _record(call, type(error).__name__, latency, error.partial)},
         )
+
+    def _answered(self, call: CallInfo, response: Response, started: float) -> Response:
+        """A call a wrapper answered without calling the provider (a cache hit): the hooks
+        still see it, with ``call.attempts`` 0, so the ledger records it."""
+        self._before(call, started)
+        response = response.completed(latency=time.perf_counter() - started, cost=None,
+                                      pricing=None)
+        hooks = self._hooks
+        if hooks is not None and hooks.hook.after_response.get_hookimpls():
+            hooks.hook.after_response(call=call, response=response)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s %s %s answered without calling the provider", call.provider,
+                     call.operation, response.model,
+                     extra={"jtd_ai": _record(call, "ok", response.latency, response)})
+        return response
 
     def _stopped(self, call: CallInfo, exc: BaseException, started: float,
                  partial: Response | None = None) -> None:
@@ -255,11 +327,29 @@ class Driver:
     # -- chat ---------------------------------------------------------------------------------
 
     def send_message(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
-                     **options: Any) -> Response:
-        """Send a prompt and wait for the whole reply."""
+                     output: type[OutputT] | None = None, output_retries: int = 0,
+                     **options: Any) -> Response[OutputT]:
+        """Send a prompt and wait for the whole reply. Besides the request's options, a
+        call takes ``fallbacks=[...]`` (:mod:`jtd_ai.fallbacks`) and ``tags={...}``;
+        ``output=T`` parses the reply into ``reply.parsed`` (:mod:`jtd_ai.structured`)."""
+        if output is not None or output_retries:
+            from jtd_ai import structured
+
+            return structured.send(self, prompt, model=model, output=output,
+                                   output_retries=output_retries, options=options)
+        extra = self._call_options(options) if options else None
         request = self.build_request(prompt, model=model, **options)
+        call = self._call("chat", request, extra=extra)
+        if self._wrapped():
+            from jtd_ai.middleware import drain, run
+
+            return drain(run(self, call))
+        return self._chat_once(request, call)
+
+    def _chat_once(self, request: ChatRequest, call: CallInfo) -> Response:
+        """One call of the provider, its hooks and ledger row included: every send ends
+        here (through the plugins' wrappers, when there are any)."""
         http_request = self.protocol.chat_request(request, stream=False)
-        call = self._call("chat", request)
         started = time.perf_counter()
         self._before(call, started)
         try:
@@ -274,10 +364,28 @@ class Driver:
         return self._succeeded(call, response, started)
 
     async def asend_message(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
-                            **options: Any) -> Response:
+                            output: type[OutputT] | None = None, output_retries: int = 0,
+                            **options: Any) -> Response[OutputT]:
+        if output is not None or output_retries:
+            from jtd_ai import structured
+
+            return await structured.asend(self, prompt, model=model, output=output,
+                                          output_retries=output_retries, options=options)
+        extra = self._call_options(options) if options else None
         request = self.build_request(prompt, model=model, **options)
+        call = self._call("chat", request, extra=extra)
+        if self._wrapped():
+            from jtd_ai.middleware import arun
+
+            box: list[Response] = []
+            async with contextlib.aclosing(arun(self, call, box)) as chunks:
+                async for _ in chunks:
+                    pass  # a send yields no chunk
+            return box[0]
+        return await self._achat_once(request, call)
+
+    async def _achat_once(self, request: ChatRequest, call: CallInfo) -> Response:
         http_request = self.protocol.chat_request(request, stream=False)
-        call = self._call("chat", request)
         started = time.perf_counter()
         self._before(call, started)
         try:
@@ -296,25 +404,60 @@ class Driver:
         if not self.supports_streaming():
             raise ValidationError(f"driver {self.get_name()!r} does not support streaming",
                                   field="stream")
+        extra = self._call_options(options) if options else None
         request = self.build_request(prompt, model=model, **options)
         return request, self.protocol.chat_request(request, stream=True), self._call(
-            "stream", request)
+            "stream", request, extra=extra)
 
+    def _stream_state(self, request: ChatRequest, call: CallInfo) -> _StreamState:
+        """One streamed call of the provider (its ``run()`` / ``arun()`` yield the chunks)."""
+        return _StreamState(self, request, self.protocol.chat_request(request, stream=True),
+                            call)
+
+    @overload
     def stream(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
-               **options: Any) -> ChatStream:
-        """Iterate the reply's chunks; ``.response`` holds the whole reply once done."""
-        request, http_request, call = self._stream_parts(prompt, model, options)
-        return ChatStream(self, request, http_request, call)
+               output: None = None, output_retries: int = 0, **options: Any) -> ChatStream: ...
+    @overload
+    def stream(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
+               output: type[OutputT], output_retries: int = 0,
+               **options: Any) -> ParsedChatStream[OutputT]: ...
+    def stream(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
+               output: Any = None, output_retries: int = 0,
+               **options: Any) -> ChatStream | ParsedChatStream[Any]:
+        """Iterate the reply's chunks; ``.response`` holds the whole reply once done
+        (parsed into ``.response.parsed`` with ``output=T``)."""
+        if output is not None or output_retries:
+            from jtd_ai import structured
 
-    def astream(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
-                **options: Any) -> AsyncChatStream:
+            return structured.stream(self, prompt, model=model, output=output,
+                                     output_retries=output_retries, options=options)
         request, http_request, call = self._stream_parts(prompt, model, options)
-        return AsyncChatStream(self, request, http_request, call)
+        return ChatStream(self, request, http_request, call, wrapped=self._wrapped(True))
+
+    @overload
+    def astream(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
+                output: None = None, output_retries: int = 0,
+                **options: Any) -> AsyncChatStream: ...
+    @overload
+    def astream(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
+                output: type[OutputT], output_retries: int = 0,
+                **options: Any) -> AsyncParsedChatStream[OutputT]: ...
+    def astream(self, prompt: Prompt | ChatRequest, *, model: str | None = None,
+                output: Any = None, output_retries: int = 0,
+                **options: Any) -> AsyncChatStream | AsyncParsedChatStream[Any]:
+        if output is not None or output_retries:
+            from jtd_ai import structured
+
+            return structured.astream(self, prompt, model=model, output=output,
+                                      output_retries=output_retries, options=options)
+        request, http_request, call = self._stream_parts(prompt, model, options)
+        return AsyncChatStream(self, request, http_request, call,
+                               wrapped=self._wrapped(True))
 
     def stream_message(self, prompt: Prompt | ChatRequest, callback: StreamCallback, *,
                        model: str | None = None, **options: Any) -> Response:
         """Stream the reply, calling ``callback(chunk)`` for each chunk; returns the Response."""
-        stream = self.stream(prompt, model=model, **options)
+        stream: ChatStream | ParsedChatStream[Any] = self.stream(prompt, model=model, **options)
         with stream:
             for chunk in stream:
                 callback(chunk)
@@ -327,7 +470,8 @@ class Driver:
         model: str | None = None, **options: Any,
     ) -> Response:
         """Async form of :meth:`stream_message`; ``callback`` may be sync or async."""
-        stream = self.astream(prompt, model=model, **options)
+        stream: AsyncChatStream | AsyncParsedChatStream[Any] = self.astream(prompt, model=model,
+                                                                            **options)
         async with stream:
             async for chunk in stream:
                 result = callback(chunk)
@@ -338,47 +482,125 @@ class Driver:
 
     # -- batches ------------------------------------------------------------------------------
 
-    async def asend_batch(
-        self, items: Iterable[BatchItem], *, concurrency: int = 8, model: str | None = None,
+    def _batch_engine(self, items: Iterable[BatchItem] | AsyncIterable[BatchItem],
+                      model: str | None, options: dict[str, Any]) -> dict[str, Any]:
+        """What the engine needs for this driver's batch: each item's request, the send
+        (every call under one new batch id), the provider's pacing, the total if known."""
+        from jtd_ai.batch import Pacer, check_items
+
+        check_items(items)
+        batch_id = uuid.uuid4().hex
+        structured: dict[str, Any] = {}
+        if "output" in options or "output_retries" in options:  # each item parsed (output=T)
+            from jtd_ai.structured import split_batch_options
+
+            options, structured = split_batch_options(options)
+        extra = self._call_options(options) if options else None  # tags, fallbacks
+        if extra is not None:
+            structured.update((k, v) for k, v in zip(("tags", "fallbacks"), extra, strict=True)
+                              if v is not None)
+
+        async def send(request: ChatRequest) -> Response:
+            _BATCH_ID.set(batch_id)  # in the engine's worker task's own context only
+            return await self.asend_message(request, **structured)
+
+        return {
+            "send": send,
+            "build": lambda item: self.build_request(item, model=model, **options),
+            "pacer": Pacer(self.config.requests_per_minute, self.config.tokens_per_minute),
+            "total": len(items) if isinstance(items, Sized) else None,
+        }
+
+    def astream_batch(
+        self, items: Iterable[BatchItem] | AsyncIterable[BatchItem], *, concurrency: int = 8,
+        ordered: bool = False, window: int | None = None, model: str | None = None,
         progress: Callable[[BatchProgress], Any] | None = None,
         on_result: Callable[[int, Response | AIError], Any] | None = None,
         cancel: threading.Event | asyncio.Event | None = None, **options: Any,
-    ) -> list[Response | AIError]:
-        """Send many prompts at once; results in input order, each a Response or the error
-        that ended that item, so one failure never loses another item's result.
+    ) -> AsyncGenerator[tuple[int, Response | AIError], None]:
+        """Send a batch of any size: ``async for index, result in ...``, each result a
+        Response or the error that ended that item, as items finish (``ordered=True``: in
+        input order).
 
-        Starts are paced by the provider's ``requests_per_minute`` / ``tokens_per_minute``
-        and its rate-limit headers. ``progress(BatchProgress)`` runs after each item,
-        ``on_result(index, result)`` as each item finishes (write results out there, so an
-        interruption loses nothing done); once ``cancel`` is set, unsent items come back as
-        BatchCancelledError. See :mod:`jtd_ai.batch`.
-        """
-        from jtd_ai.batch import Pacer, prepare, run_batch
+        ``items`` (an iterable or async iterable, even an endless one) is read as the batch
+        goes, each item checked when it is taken; at most ``window`` items (default
+        ``max(2 * concurrency, concurrency + 16)``) are held at once, in flight or waiting
+        to be handed out, so memory stays flat however long the batch. Pacing, callbacks
+        and ``cancel`` as in :meth:`asend_batch`. Close it (``aclose()``) to stop early.
+        See :mod:`jtd_ai.batch`."""
+        from jtd_ai.batch import batch_window, stream_batch
 
-        pacer = Pacer(self.config.requests_per_minute, self.config.tokens_per_minute)
-        batch = _BATCH_ID.set(uuid.uuid4().hex)  # the items' tasks inherit it
-        try:
-            # Every item is checked before anything is sent: one that fails the check is
-            # that item's ValidationError, never sent. The list is not kept here, so the
-            # batch can let each request go once it is sent.
-            return await run_batch(prepare(items, lambda item: self.build_request(
-                                       item, model=model, **options)), self.asend_message,
-                                   concurrency=concurrency,
-                                   pacer=pacer, progress=progress, on_result=on_result,
-                                   cancel=cancel)
-        finally:
-            _BATCH_ID.reset(batch)
+        batch_window(concurrency, window)  # a bad limit fails here, before anything is sent
+        engine = self._batch_engine(items, model, options)
+        return stream_batch(items, engine.pop("send"), concurrency=concurrency,
+                            ordered=ordered, window=window, progress=progress,
+                            on_result=on_result, cancel=cancel, **engine)
 
-    def send_batch(
-        self, items: Iterable[BatchItem], *, concurrency: int = 8, model: str | None = None,
+    def stream_batch(
+        self, items: Iterable[BatchItem] | AsyncIterable[BatchItem], *, concurrency: int = 8,
+        ordered: bool = False, window: int | None = None, model: str | None = None,
         progress: Callable[[BatchProgress], Any] | None = None,
         on_result: Callable[[int, Response | AIError], Any] | None = None,
         cancel: threading.Event | None = None, **options: Any,
+    ) -> SyncIterator[tuple[int, Response | AIError]]:
+        """Sync form of :meth:`astream_batch`: ``for index, result in ...``. The batch runs
+        on a helper thread with its own event loop (so this also works inside a running
+        loop, in a notebook) and keeps sending while you handle a result (``progress`` and
+        ``on_result`` run on that thread); ``close()`` it, or use ``with``, to stop early."""
+        from jtd_ai.sync_iter import SyncIterator
+
+        stream = self.astream_batch(items, concurrency=concurrency, ordered=ordered,
+                                    window=window, model=model, progress=progress,
+                                    on_result=on_result, cancel=cancel, **options)
+        return SyncIterator(stream, cleanup=self.aclose, name="jtd-ai-batch")
+
+    async def asend_batch(
+        self, items: Iterable[BatchItem] | AsyncIterable[BatchItem], *, concurrency: int = 8,
+        model: str | None = None,
+        progress: Callable[[BatchProgress], Any] | None = None,
+        on_result: Callable[[int, Response | AIError], Any] | None = None,
+        cancel: threading.Event | asyncio.Event | None = None, mode: str = "live",
+        **options: Any,
+    ) -> list[Response | AIError]:
+        """Send many prompts at once; results in input order, each a Response or the error
+        that ended that item, so one failure never loses another item's result. The list
+        keeps every result: for a batch too big for that, use :meth:`astream_batch`.
+
+        Starts are paced by the provider's ``requests_per_minute`` / ``tokens_per_minute``
+        and its rate-limit headers. An item that fails the request checks is that item's
+        ValidationError, never sent. ``progress(BatchProgress)`` runs after each item,
+        ``on_result(index, result)`` as each item finishes (write results out there, so an
+        interruption loses nothing done); once ``cancel`` is set, unsent items come back as
+        BatchCancelledError. See :mod:`jtd_ai.batch`.
+
+        ``mode="provider"`` runs the items as the provider's own batch jobs instead (half
+        price, results within hours; resumable from the store): see :mod:`jtd_ai.jobs`.
+        """
+        if mode != "live":
+            from jtd_ai.jobs import asend_provider_batch
+
+            return await asend_provider_batch(self, items, mode=mode, model=model,
+                                              progress=progress, on_result=on_result,
+                                              cancel=cancel, options=options)
+        from jtd_ai.batch import batch_window, collect_batch
+
+        batch_window(concurrency)
+        engine = self._batch_engine(items, model, options)
+        return await collect_batch(items, engine.pop("send"), concurrency=concurrency,
+                                   progress=progress, on_result=on_result, cancel=cancel,
+                                   **engine)
+
+    def send_batch(
+        self, items: Iterable[BatchItem] | AsyncIterable[BatchItem], *, concurrency: int = 8,
+        model: str | None = None,
+        progress: Callable[[BatchProgress], Any] | None = None,
+        on_result: Callable[[int, Response | AIError], Any] | None = None,
+        cancel: threading.Event | None = None, mode: str = "live", **options: Any,
     ) -> list[Response | AIError]:
         """Sync form of :meth:`asend_batch`; also works inside a running event loop
         (a notebook), by running the batch on a helper thread with its own loop."""
         work = self.asend_batch(items, concurrency=concurrency, model=model, progress=progress,
-                                on_result=on_result, cancel=cancel, **options)
+                                on_result=on_result, cancel=cancel, mode=mode, **options)
         results: list[Response | AIError] = run_sync(work)
         return results
 
@@ -625,8 +847,14 @@ class _StreamState:
         if self.on_complete is not None:
             self.on_complete(self.response)
 
+    def run(self) -> Generator[StreamChunk, None, None]:
+        return _run_stream(self)
 
-def _run_stream(state: _StreamState) -> Iterator[StreamChunk]:
+    def arun(self) -> AsyncGenerator[StreamChunk, None]:
+        return _arun_stream(self)
+
+
+def _run_stream(state: _StreamState) -> Generator[StreamChunk, None, None]:
     state.begin()
     driver = state.driver
     try:
@@ -642,7 +870,7 @@ def _run_stream(state: _StreamState) -> Iterator[StreamChunk]:
     state.done()
 
 
-async def _arun_stream(state: _StreamState) -> AsyncIterator[StreamChunk]:
+async def _arun_stream(state: _StreamState) -> AsyncGenerator[StreamChunk, None]:
     state.begin()
     driver = state.driver
     try:
@@ -659,12 +887,36 @@ async def _arun_stream(state: _StreamState) -> AsyncIterator[StreamChunk]:
     state.done()
 
 
+def _run_wrapped(state: _StreamState) -> Iterator[StreamChunk]:
+    """A stream through the plugins' wrappers (:mod:`jtd_ai.middleware`); ``state.acc``
+    collects what reaches the caller."""
+    from jtd_ai.middleware import run
+
+    state.response = yield from run(state.driver, state.call, shown=state.acc)
+    if state.on_complete is not None:
+        state.on_complete(state.response)
+
+
+async def _arun_wrapped(state: _StreamState) -> AsyncGenerator[StreamChunk, None]:
+    from jtd_ai.middleware import arun
+
+    box: list[Response] = []
+    async with contextlib.aclosing(arun(state.driver, state.call, box,
+                                        shown=state.acc)) as chunks:
+        async for chunk in chunks:
+            yield chunk
+    state.response = box[0]
+    if state.on_complete is not None:
+        state.on_complete(state.response)
+
+
 class _StreamBase:
     def __init__(self, driver: Driver, request: ChatRequest, http_request: Any,
-                 call: CallInfo) -> None:
+                 call: CallInfo, *, wrapped: bool = False) -> None:
         self.driver = driver
         self.request = request
         self._state = _StreamState(driver, request, http_request, call)
+        self._wrapped = wrapped
 
     @property
     def text(self) -> str:
@@ -693,7 +945,7 @@ class ChatStream(_StreamBase):
 
     def __iter__(self) -> Iterator[StreamChunk]:
         if self._iterator is None:
-            self._iterator = _run_stream(self._state)
+            self._iterator = (_run_wrapped if self._wrapped else _run_stream)(self._state)
         return self._iterator
 
     def __next__(self) -> StreamChunk:
@@ -717,7 +969,7 @@ class AsyncChatStream(_StreamBase):
 
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         if self._iterator is None:
-            self._iterator = _arun_stream(self._state)
+            self._iterator = (_arun_wrapped if self._wrapped else _arun_stream)(self._state)
         return self._iterator
 
     async def __anext__(self) -> StreamChunk:

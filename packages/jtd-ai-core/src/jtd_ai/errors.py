@@ -26,6 +26,7 @@ __all__ = [
     "MalformedResponseError",
     "ModelNotFoundError",
     "NoDefaultProviderError",
+    "OutputValidationError",
     "PluginError",
     "PricingUnknownError",
     "ProviderError",
@@ -220,6 +221,20 @@ class TimeoutError(ProviderError, builtins.TimeoutError):
 
 class MalformedResponseError(ProviderError):
     """The provider's reply could not be understood (bad JSON, a missing required field)."""
+
+
+class OutputValidationError(MalformedResponseError):
+    """A reply asked to be JSON of a type (``output=T``) that is not JSON or does not match
+    the type. ``text`` is the reply's text as received, ``problem`` says what did not match
+    (and where: ``$.items[2].name``), ``attempts`` how many replies were tried
+    (``output_retries``); ``partial`` is the last reply, usage and cost included."""
+
+    def __init__(self, message: str, *, text: str, problem: str, attempts: int = 1,
+                 **kwargs: Any) -> None:
+        self.text = text
+        self.problem = problem
+        self.attempts = attempts
+        super().__init__(message, **kwargs)
 
 
 class ResponseTooLargeError(ProviderError):

@@ -134,7 +134,11 @@ def check_json(value: Any, field: str, *, what: str | None = None) -> None:
 
 @frozen
 class ResponseFormat:
-    """Ask for JSON: any object (``json_object``) or one matching ``schema`` (``json_schema``)."""
+    """Ask for JSON: any object (``json_object``) or one matching ``schema`` (``json_schema``).
+
+    ``strict`` asks the provider to enforce the schema where it can (OpenAI sends
+    ``strict: true`` only for a schema its strict mode takes). ``output=T`` builds one from
+    a type (:mod:`jtd_ai.structured`)."""
 
     type: Literal["text", "json_object", "json_schema"] = "json_object"
     schema: Mapping[str, Any] | None = None

@@ -5,14 +5,24 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from attrs import field, frozen
 
 from jtd_ai.messages import Message, TextPart, ToolCall, _calls
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
     from jtd_ai.pricing import Pricing
+
+    #: The type of :attr:`Response.parsed`: what ``output=T`` asked for. ``Response`` alone
+    #: is ``Response[Any]``: a TypeVar default (PEP 696), which only type checkers need.
+    ParsedT = TypeVar("ParsedT", default=Any)
+else:
+    from typing import TypeVar
+
+    ParsedT = TypeVar("ParsedT")
 
 __all__ = [
     "FinishReason",
@@ -21,6 +31,7 @@ __all__ = [
     "StreamChunk",
     "TokenUsage",
     "ToolCallDelta",
+    "TriedProvider",
 ]
 
 
@@ -128,8 +139,21 @@ class RateLimitInfo:
 
 
 @frozen
-class Response:
-    """A complete reply, from a call or assembled at the end of a stream."""
+class TriedProvider:
+    """A provider (and model) a call was tried on before the one that answered, and the
+    type of the error that sent it elsewhere (see :mod:`jtd_ai.fallbacks`)."""
+
+    provider: str
+    model: str | None
+    error: str
+
+
+@frozen
+class Response(Generic[ParsedT]):
+    """A complete reply, from a call or assembled at the end of a stream.
+
+    With ``output=T`` (structured output), ``parsed`` holds the reply as a ``T`` and the
+    reply is typed ``Response[T]``; otherwise ``parsed`` is None."""
 
     content: str
     model: str
@@ -151,9 +175,18 @@ class Response:
     #: Provider data the assistant turn must carry back on the next call (see
     #: ``Message.metadata``); kept out of equality.
     metadata: Mapping[str, Any] = field(factory=dict, repr=False, eq=False)
+    #: True when a plugin answered without calling the provider (a reply cache's hit); the
+    #: cost is then zero.
+    cached: bool = False
+    #: The providers tried before this one answered, in order (fallbacks); empty when the
+    #: first one did.
+    tried: tuple[TriedProvider, ...] = ()
+    #: The reply as the type ``output=T`` asked for (see :mod:`jtd_ai.structured`), else
+    #: None. Left out of equality: the content it was read from already takes part.
+    parsed: ParsedT = field(default=None, eq=False)
 
     def completed(self, *, latency: float | None, cost: Decimal | None,
-                  pricing: Pricing | None, keep_raw: bool = True) -> Response:
+                  pricing: Pricing | None, keep_raw: bool = True) -> Response[ParsedT]:
         """This reply with what the core adds after parsing: latency and cost (and without
         ``raw`` when the provider is configured not to keep it). What ``attrs.evolve`` does,
         for these fields only: it runs once per call, and evolve inspects every field."""
@@ -162,7 +195,8 @@ class Response:
             self.tool_calls, self.request_id, self.refusal, self.reasoning,
             self.cost if cost is None else cost, self.pricing if pricing is None else pricing,
             self.latency if latency is None else latency, self.rate_limit,
-            self.raw if keep_raw else None, self.metadata,
+            self.raw if keep_raw else None, self.metadata, self.cached, self.tried,
+            parsed=self.parsed,
         )
 
     def to_message(self) -> Message:

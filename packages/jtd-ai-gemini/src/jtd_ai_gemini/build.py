@@ -18,7 +18,7 @@ from jtd_ai.errors import ValidationError
 from jtd_ai.messages import ImagePart, Message, Role, TextPart, Tool, ToolCall
 from jtd_ai.request import ChatRequest
 from jtd_ai_gemini.callids import SIGNATURE, split_call_id
-from jtd_ai_gemini.schema import fits_openapi_subset
+from jtd_ai_gemini.schema import fits_openapi_subset, unsupported_keyword
 
 __all__ = ["chat_body", "deep_merge"]
 
@@ -191,6 +191,12 @@ def _generation_config(request: ChatRequest) -> dict[str, Any]:
         config["responseMimeType"] = "application/json"
         if fmt.type == "json_schema" and fmt.schema is not None:
             key = "responseSchema" if fits_openapi_subset(fmt.schema) else "responseJsonSchema"
+            found = unsupported_keyword(fmt.schema) if key == "responseJsonSchema" else None
+            if found is not None:
+                raise ValidationError(
+                    f"Gemini cannot take the response schema's {found[0]!r} (at {found[1]}): "
+                    f"its structured output supports types, anyOf, $ref, enum, items, "
+                    f"properties and bounds", field="response_format.schema")
             config[key] = dict(fmt.schema)
     return config
 

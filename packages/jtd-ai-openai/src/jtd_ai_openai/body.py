@@ -14,6 +14,7 @@ from typing import Any
 from jtd_ai.errors import ValidationError
 from jtd_ai.messages import ImagePart, Message, Role, TextPart, Tool
 from jtd_ai.request import ResponseFormat
+from jtd_ai_openai.strict import strict_problem
 
 __all__ = ["wire_message", "wire_response_format", "wire_tool_choice", "wire_tools"]
 
@@ -74,11 +75,15 @@ def wire_tool_choice(choice: str | None) -> str | dict[str, Any] | None:
 
 
 def wire_response_format(fmt: ResponseFormat | None) -> dict[str, Any] | None:
-    """``{"type": "json_object"}``, or a ``json_schema`` with its name, schema and strictness."""
+    """``{"type": "json_object"}``, or a ``json_schema`` with its name, schema and strictness:
+    ``strict`` is true only when asked for and the schema meets strict mode's rules (see
+    :mod:`jtd_ai_openai.strict`); a schema that does not is sent with ``strict: false``,
+    which OpenAI takes as guidance rather than refusing the request."""
     if fmt is None:
         return None
     if fmt.type == "json_schema":
+        schema = dict(fmt.schema or {})
         return {"type": "json_schema",
-                "json_schema": {"name": fmt.name, "schema": dict(fmt.schema or {}),
-                                "strict": fmt.strict}}
+                "json_schema": {"name": fmt.name, "schema": schema,
+                                "strict": fmt.strict and strict_problem(schema) is None}}
     return {"type": fmt.type}

@@ -54,6 +54,7 @@ from jtd_ai_openai.stream import ChatStreamDecoder
 from jtd_ai_openai.wire import ChatCompletion, ModelList, Usage, read_completion
 
 if TYPE_CHECKING:
+    from jtd_ai.batch_protocol import BatchProtocol
     from jtd_ai.config import ProviderConfig
 
 __all__ = ["OpenAIProtocol"]
@@ -157,7 +158,7 @@ class OpenAIProtocol(ChatProtocol):
         choice = wire_tool_choice(request.tool_choice)
         if choice is not None:
             body["tool_choice"] = choice
-        response_format = wire_response_format(request.response_format)
+        response_format = self.wire_response_format(request)
         if response_format is not None:
             body["response_format"] = response_format
         if stream:
@@ -166,6 +167,11 @@ class OpenAIProtocol(ChatProtocol):
             body["stream_options"] = {"include_usage": True, **(given or {})}
         body.update(extra)
         return body
+
+    def wire_response_format(self, request: ChatRequest) -> dict[str, Any] | None:
+        """The ``response_format`` field; a compatible service's subclass refuses here, before
+        anything is sent, a schema it cannot take."""
+        return wire_response_format(request.response_format)
 
     def check_extra(self, extra: Mapping[str, Any]) -> None:
         """Reject extra fields that would break the call, before anything is sent."""
@@ -410,6 +416,15 @@ class OpenAIProtocol(ChatProtocol):
 
     def pricing(self, model: str) -> Pricing | None:
         return self.price_table.get(model) if self.price_table is not None else None
+
+    def batch_protocol(self) -> BatchProtocol | None:
+        """OpenAI's Batch API (:mod:`jtd_ai_openai.batch`), for the ``openai`` driver itself;
+        a compatible service's subclass opts in by overriding this."""
+        if type(self) is not OpenAIProtocol:
+            return None
+        from jtd_ai_openai.batch import OpenAIBatchProtocol
+
+        return OpenAIBatchProtocol(self)
 
 
 def _usage_mapping(data: Any) -> Mapping[str, Any]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from jtd_ai.convert import structure_wire
-from jtd_ai.errors import ProviderError, QuotaExceededError
+from jtd_ai.errors import ProviderError, QuotaExceededError, ValidationError
 from jtd_ai.modelinfo import ModelInfo, ModelKind
 from jtd_ai.pricing import PriceTier, Pricing
 from jtd_ai.protocol import ModelPage
@@ -26,11 +26,13 @@ from jtd_ai.wire import HttpResponse
 from jtd_ai_openai.catalog import ModelTable, PriceTable
 from jtd_ai_openai.errors import ErrorFields
 from jtd_ai_openai.protocol import OpenAIProtocol
+from jtd_ai_openai.strict import self_reference
 from jtd_ai_xai.tables import XAI_MODELS, XAI_PRICES
 from jtd_ai_xai.wire import LanguageModel, LanguageModelList
 
 if TYPE_CHECKING:
     from jtd_ai.config import ProviderConfig
+    from jtd_ai.request import ChatRequest
 
 __all__ = ["XAIProtocol"]
 
@@ -52,6 +54,20 @@ class XAIProtocol(OpenAIProtocol):
         super().__init__(config)
         #: Prices read from the last model listing, by model id and alias.
         self.listed_prices: dict[str, Pricing] = {}
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def wire_response_format(self, request: ChatRequest) -> dict[str, Any] | None:
+        """OpenAI's form; a schema that refers to itself is refused before sending, as xAI's
+        structured outputs take non-circular ``$ref`` only."""
+        fmt = request.response_format
+        loop = self_reference(fmt.schema) if fmt is not None and fmt.schema else None
+        if loop is not None:
+            raise ValidationError(
+                f"{self.provider} (xAI) cannot take a response schema that refers to itself "
+                f"(the definition {loop!r}): xAI supports non-circular $ref only; use a type "
+                f"that does not contain itself", field="response_format.schema")
+        return super().wire_response_format(request)
 
     # -- errors -----------------------------------------------------------------------------
 

@@ -86,13 +86,25 @@ def _setup(provider: str | None, model: str | None, system: str | None,
 @click.option("--load", type=click.Path(dir_okay=False, path_type=Path),
               help="Continue a conversation saved with /save FILE (its provider, model, "
                    "system prompt and options apply unless given here).")
+@click.option("-c", "--continue", "continue_last", is_flag=True,
+              help="Continue the latest conversation of the conversation log ([plugins.log]"
+                   "); its provider, model, system prompt and options apply unless given "
+                   "here.")
+@click.option("--cid", metavar="ID",
+              help="Continue the logged conversation with this id (or the start of it); see "
+                   "'jtd-ai logs'.")
+@click.option("--schema", "schema", metavar="FILE|MODULE:CLASS",
+              help="Ask for a reply matching a JSON schema (a file) or a Python type "
+                   "(module:Class, e.g. an attrs class or pydantic model), and print the "
+                   "parsed reply as JSON.")
 @click.option("--no-stream", is_flag=True, help="Wait for the whole reply, then print it.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the reply as one JSON object (content, usage, cost, ...).")
 @click.option("-q", "--quiet", is_flag=True, help="No token/cost line on stderr.")
 def chat(prompt: str | None, provider: str | None, model: str | None, system: str | None,
          option_pairs: tuple[tuple[str, str], ...], interactive: bool, load: Path | None,
-         no_stream: bool, as_json: bool, quiet: bool) -> None:
+         continue_last: bool, cid: str | None, schema: str | None, no_stream: bool,
+         as_json: bool, quiet: bool) -> None:
     """Send PROMPT and stream the reply; text piped on stdin is added to the prompt.
 
     \b
@@ -101,23 +113,47 @@ def chat(prompt: str | None, provider: str | None, model: str | None, system: st
       jtd-ai chat -p ollama -o temperature 0 --json "2+2?"
       jtd-ai chat -i            # interactive; /help lists its commands
       jtd-ai chat -i --load talk.json   # continue a conversation saved with /save
+      jtd-ai chat -c "And a fourth?"    # continue the latest logged conversation
+      jtd-ai chat --schema city.json "Describe Paris"   # the reply as JSON of that schema
     """
+    if load is not None and (continue_last or cid is not None):
+        raise CliError("--load and -c/--cid both choose the conversation to continue; give "
+                       "one", USAGE)
     manager = state().manager
     setup = _setup(provider, model, system, option_pairs, load)
+    logged = None
+    if continue_last or cid is not None:
+        from jtd_ai.cli.logs import continue_setup
+
+        setup, logged = continue_setup(setup, cid)
     conversation = setup.conversation(manager)
+    if logged is not None:
+        conversation.id = logged  # the new turns join the logged conversation
     if interactive or (prompt is None and stdin_is_terminal()):
-        if as_json:
-            raise CliError("--json needs a prompt; it does not apply to interactive mode", USAGE)
+        if as_json or schema is not None:
+            raise CliError(f"{'--json' if as_json else '--schema'} needs a prompt; it does not "
+                           f"apply to interactive mode", USAGE)
         from jtd_ai.cli.repl import Repl
 
         manager.driver(setup.provider)  # an unknown provider or a missing key: exit 2 now
-        Repl(manager, setup, quiet=quiet, stream=not no_stream, saved_to=load).run()
+        repl = Repl(manager, setup, quiet=quiet, stream=not no_stream, saved_to=load)
+        if logged is not None:
+            repl.conversation.id = logged
+        repl.run()
         return
     piped = piped_text()
     text = "\n\n".join(part for part in (prompt, piped) if part)
     if not text.strip():
         raise CliError("nothing to send: give a prompt, pipe one on stdin, or use -i", USAGE)
     conversation.message(text)
+    if schema is not None:  # structured output: the parsed reply, as JSON
+        from jtd_ai.cli.schema_option import load_output, parsed_json
+
+        reply = conversation.output(load_output(schema)).send()
+        data = parsed_json(reply.parsed)
+        emit_json({**response_dict(reply), "parsed": data} if as_json else data)
+        _status(None if as_json else reply, quiet)
+        return
     if as_json:
         emit_json(response_dict(conversation.send()))
     else:

@@ -40,6 +40,9 @@ class Turn:
     sse: bool = True
     #: OpenAI: pad stream chunks with ``obfuscation`` (unless the request turned it off).
     obfuscation: bool = False
+    #: The JSON schema the reply must match, when the request gave one (structured output:
+    #: see :mod:`jtd_ai.testing.schema_reply`).
+    schema: Any = None
 
 
 @define
@@ -67,6 +70,11 @@ def plan(turn: Turn) -> Reply:
         return Reply("", turn.tools[0], args, turn.prompt_tokens, 1 + _words(turn.user_text))
     text = (f"tool said: {turn.tool_result}" if turn.tool_result is not None
             else f"echo: {turn.user_text}")
+    if isinstance(turn.schema, dict):
+        from jtd_ai.testing.schema_reply import schema_reply
+
+        text = schema_reply(turn.schema, turn.user_text if turn.tool_result is None else "",
+                            text)
     return Reply(text, None, {}, turn.prompt_tokens, _words(text))
 
 
@@ -167,6 +175,9 @@ class OpenAIDialect(Dialect):
         turn = _messages_turn(body, stream=bool(body.get("stream")),
                               include_usage=bool(options.get("include_usage")))
         turn.obfuscation = options.get("include_obfuscation", True) is not False
+        response_format = body.get("response_format") or {}
+        if response_format.get("type") == "json_schema":
+            turn.schema = (response_format.get("json_schema") or {}).get("schema")
         return turn
 
     @staticmethod
@@ -280,6 +291,7 @@ class GeminiDialect(Dialect):
                  for d in t.get("functionDeclarations", [])]
         mode = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {}).get("mode")
         model = path.split("/models/", 1)[-1].split(":", 1)[0]
+        config = body.get("generationConfig") or {}
         return Turn(
             model=model,
             user_text="".join(p.get("text", "") for p in users[-1]["parts"]) if users else "",
@@ -289,6 +301,7 @@ class GeminiDialect(Dialect):
             prompt_tokens=sum(_words(p.get("text", "")) for c in contents
                               for p in c.get("parts", [])),
             sse=query.get("alt") == "sse",
+            schema=(config.get("responseJsonSchema") or config.get("responseSchema")),
         )
 
     def stream_type(self, turn: Turn) -> str:
@@ -392,8 +405,11 @@ class OllamaDialect(Dialect):
 
     def turn(self, body: dict[str, Any], path: str, query: dict[str, str]) -> Turn:
         # Ollama streams unless told not to, and always reports its counts.
-        return _messages_turn(body, stream=body.get("stream", True) is not False,
+        turn = _messages_turn(body, stream=body.get("stream", True) is not False,
                               include_usage=True)
+        if isinstance(body.get("format"), dict):
+            turn.schema = body["format"]
+        return turn
 
     def dumps(self, body: Any) -> bytes:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
