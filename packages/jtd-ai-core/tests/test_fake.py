@@ -274,3 +274,20 @@ def test_a_strict_fake_block_fails_at_its_end(manager: AIManager) -> None:
     with manager.fake(strict=True) as used:  # every reply used: the block ends quietly
         used.respond("asked for")
         assert manager.driver().send_message("hi").content == "asked for"
+
+
+def test_a_stream_request_built_twice_before_sending_is_one_call(manager: AIManager) -> None:
+    # The core may build a stream's request early (to refuse bad input before anything is
+    # sent) and again when it sends: that is one call, taking one scripted reply.
+    with manager.fake(strict=True) as fake:
+        fake.respond("only one")
+        driver = manager.driver()
+        request = driver.build_request("q")
+        first = driver.protocol.chat_request(request, stream=True)
+        assert driver.protocol.chat_request(request, stream=True) is first
+        assert fake.call_count == 1 and fake.pending == 0
+    with manager.fake(strict=True) as fake:
+        fake.respond("one two")
+        stream = manager.driver().stream("q")
+        assert "".join(chunk.delta for chunk in stream) == "one two"
+    assert fake.call_count == 1

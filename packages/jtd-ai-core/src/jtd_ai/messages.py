@@ -12,7 +12,7 @@ import base64
 import enum
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from attrs import field, frozen
@@ -116,19 +116,29 @@ class ToolCall:
 
 
 _TOOL_KEYS = ("name", "description", "parameters")
+#: Keys of OpenAI's tool forms that our Tool has no place for: ``strict`` is the driver's
+#: choice, so it is dropped (as :func:`jtd_ai_openai.testing.request_from_body` does).
+_DROPPED_KEYS = ("strict",)
 
 
 @frozen
 class Tool:
     """A function the model may call: its name, what it does, and a JSON schema of its input.
 
+    :meth:`from_function` builds one from a Python function (its signature, type hints and
+    docstring) and keeps the function, so :meth:`jtd_ai.Conversation.run` can call it.
     :meth:`coerce` also takes a tool as a dict: OpenAI's
-    ``{"type": "function", "function": {"name", "description", "parameters"}}`` or a plain
+    ``{"type": "function", "function": {"name", "description", "parameters"}}`` (or its
+    Responses API form, the same keys beside ``"type"``) or a plain
     ``{"name", "description", "parameters"}``."""
 
     name: str
     description: str = ""
     parameters: Mapping[str, Any] = field(factory=lambda: {"type": "object", "properties": {}})
+    #: The Python callable that runs the tool (sync or async), for the tool loop
+    #: (:meth:`jtd_ai.Conversation.run`); never sent. Kept out of equality.
+    function: Callable[..., Any] | None = field(default=None, eq=False, repr=False,
+                                                kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.name, str) or not TOOL_NAME.fullmatch(self.name):
@@ -145,20 +155,49 @@ class Tool:
             raise ValidationError(
                 f"tool {self.name!r}: parameters must be a JSON schema (a dict), not "
                 f"{type(self.parameters).__name__}", field="tools.parameters")
+        if self.function is not None and not callable(self.function):
+            raise ValidationError(f"tool {self.name!r}: function must be callable, not "
+                                  f"{type(self.function).__name__}", field="tools.function")
         from jtd_ai.request import check_json
 
         check_json(self.parameters, "tools.parameters", what=f"tool {self.name!r}: parameters")
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the tool's function directly (a ``@jtd_ai.tool`` function stays callable)."""
+        if self.function is None:
+            raise ValidationError(f"tool {self.name!r} has no function to call; build it with "
+                                  f"Tool.from_function(fn) or Tool(..., function=fn)",
+                                  field="tools.function")
+        return self.function(*args, **kwargs)
+
     @classmethod
-    def coerce(cls, value: Tool | Mapping[str, Any], *, where: str = "tools") -> Tool:
-        """``value`` as a Tool: a Tool as is, or a tool dict (OpenAI's function form or a
-        plain one); anything else is a ValidationError naming ``where``."""
+    def from_function(cls, function: Callable[..., Any], *, name: str | None = None,
+                      description: str | None = None) -> Tool:
+        """A tool from a Python function: its name (or ``name``), its docstring's text as
+        the description (or ``description``), and a JSON schema of its parameters from their
+        type hints, with each one's description from the docstring (Google, Sphinx or NumPy
+        style) or from ``Annotated[T, "description"]``. The function is kept to be run by
+        the tool loop. A parameter without a type hint, ``*args``/``**kwargs`` or a type
+        with no JSON schema is a ValidationError naming the function and the parameter."""
+        from jtd_ai.tools import tool_from_function
+
+        return tool_from_function(function, name=name, description=description)
+
+    @classmethod
+    def coerce(cls, value: Tool | Mapping[str, Any] | Callable[..., Any], *,
+               where: str = "tools") -> Tool:
+        """``value`` as a Tool: a Tool as is, a Python function (:meth:`from_function`), or
+        a tool dict (OpenAI's function form or a plain one); anything else is a
+        ValidationError naming ``where``."""
         if isinstance(value, Tool):
             return value
         if not isinstance(value, Mapping):
+            if callable(value) and not isinstance(value, type):
+                return cls.from_function(value)
             raise ValidationError(
-                f"{where} must be a jtd_ai.Tool or a tool dict ({{'name': ..., 'description': "
-                f"..., 'parameters': {{...}}}}), not {type(value).__name__}", field="tools")
+                f"{where} must be a jtd_ai.Tool, a function or a tool dict ({{'name': ..., "
+                f"'description': ..., 'parameters': {{...}}}}), not {type(value).__name__}",
+                field="tools")
         data: Mapping[str, Any] = value
         if "function" in data or "type" in data:
             kind = data.get("type", "function")
@@ -166,6 +205,9 @@ class Tool:
                 raise ValidationError(
                     f"{where} has type {kind!r}; only function tools are supported "
                     f"({{'type': 'function', 'function': {{...}}}})", field="tools")
+            if "function" not in data and "name" in data:  # the Responses API's flat form
+                data = {k: v for k, v in data.items() if k != "type"}
+                return cls.coerce(data, where=where)
             extra = sorted(str(k) for k in data if k not in ("type", "function"))
             if extra:
                 raise ValidationError(f"{where} has unknown key(s) {', '.join(extra)}; an "
@@ -176,7 +218,7 @@ class Tool:
             if not isinstance(data, Mapping):
                 raise ValidationError(f"{where} must be a dict with name, description and "
                                       f"parameters", field="tools")
-        unknown = sorted(str(k) for k in data if k not in _TOOL_KEYS)
+        unknown = sorted(str(k) for k in data if k not in _TOOL_KEYS + _DROPPED_KEYS)
         if unknown:
             raise ValidationError(
                 f"{where} has unknown key(s) {', '.join(unknown)}; a tool has name, "

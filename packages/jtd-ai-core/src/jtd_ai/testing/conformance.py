@@ -64,13 +64,15 @@ from jtd_ai.errors import (
     ValidationError,
 )
 from jtd_ai.manager import AIManager
+from jtd_ai.messages import Tool
 from jtd_ai.modelinfo import ModelInfo
 from jtd_ai.pricing import Pricing
 from jtd_ai.responses import FinishReason, Response, TokenUsage
+from jtd_ai.testing.batch_conformance import BatchConformanceTests, BatchSamples
 from jtd_ai.testing.transports import BrokenStream, ScriptedTransport
 
-__all__ = ["ERROR_KINDS", "CannedResponse", "DriverConformanceTests", "ExpectedCall",
-           "WireSamples", "kit_cost"]
+__all__ = ["ERROR_KINDS", "BatchSamples", "CannedResponse", "DriverConformanceTests",
+           "ExpectedCall", "WireSamples", "kit_cost"]
 
 MODES = ["sync", "async"]
 
@@ -354,6 +356,24 @@ def _run(mode: str, sync: Callable[[], Any], coro: Callable[[], Any]) -> Any:
     return sync() if mode == "sync" else asyncio.run(coro())
 
 
+def _run_tools(conversation: Any, stream: bool) -> Response:
+    if not stream:
+        result: Response = conversation.run(max_steps=2)
+        return result
+    events = list(conversation.run_stream(max_steps=2))
+    final: Response = events[-1].response
+    return final
+
+
+async def _arun_tools(conversation: Any, stream: bool) -> Response:
+    if not stream:
+        result: Response = await conversation.arun(max_steps=2)
+        return result
+    events = [event async for event in conversation.arun_stream(max_steps=2)]
+    final: Response = events[-1].response
+    return final
+
+
 def _contains(document: Any, value: Any) -> bool:
     """Whether ``value`` appears anywhere in a decoded JSON document (a list value may also
     appear as its only element, the way some providers send ``stop``)."""
@@ -383,9 +403,10 @@ def _subset_problem(sent: Any, wanted: Any, path: str = "$") -> str | None:
     return None if sent == wanted else f"{path} is {sent!r}, not {wanted!r}"
 
 
-class DriverConformanceTests:
+class DriverConformanceTests(BatchConformanceTests):
     """Subclass this in a ``test_*.py`` file; set :attr:`driver`, :attr:`settings`,
-    :attr:`model` and :attr:`samples`."""
+    :attr:`model` and :attr:`samples` (and :attr:`batch_samples` for a provider batch API:
+    the optional section of :mod:`jtd_ai.testing.batch_conformance`)."""
 
     #: Marks kit classes for jtd-ai's pytest plugin (the summary of skipped kit tests).
     _jtd_ai_conformance_kit: ClassVar[bool] = True
@@ -422,6 +443,11 @@ class DriverConformanceTests:
     def make_driver(self, transport: httpx.BaseTransport | None = None,
                     **overrides: Any) -> Driver:
         """The driver under test, built through its entry point like a user would get it."""
+        return self.make_manager(transport, **overrides).driver(self.provider_name)
+
+    def make_manager(self, transport: httpx.BaseTransport | None = None,
+                     **overrides: Any) -> AIManager:
+        """A manager whose one provider (:attr:`provider_name`) is the driver under test."""
         import os
 
         settings = {"driver": self.driver, "retry_attempts": 2, **self.settings, **overrides}
@@ -438,7 +464,7 @@ class DriverConformanceTests:
         factory = type(self).factory
         if factory is not None:
             manager.extend(self.driver, factory)
-        return manager.driver(self.provider_name)
+        return manager
 
     _live_mode: bool = False
 
@@ -675,7 +701,8 @@ class DriverConformanceTests:
         override ``@pytest.mark.xfail(reason="...")`` and say why, so the gap stays visible.
         """
         problems = []
-        for name, original in vars(DriverConformanceTests).items():
+        kit = {**vars(BatchConformanceTests), **vars(DriverConformanceTests)}
+        for name, original in kit.items():
             if not name.startswith("test_") or name == "test_kit_is_intact":
                 continue
             current = getattr(type(self), name, None)
@@ -1155,6 +1182,212 @@ class DriverConformanceTests:
         sample = self._sample("tool_call_without_id")
         reply = self._serve_and_check(sample, mode, "the tool_call_without_id sample")
         assert reply is not None and reply.tool_calls
+
+    # -- tool-call round trips (the tool loop, jtd_ai.tools) -----------------------------------
+    # A reply's tool call goes all the way round: offered tools, the call parsed, the Python
+    # function run with the model's arguments, its result sent back in the provider's form,
+    # and the final reply, through Conversation.run / run_stream like an application.
+
+    def _round_trip(self, call_sample: CannedResponse, final: CannedResponse, mode: str, *,
+                    stream: bool) -> None:
+        names = self._called_tools(call_sample)
+        ran: list[tuple[str, dict[str, Any]]] = []
+
+        def function_for(name: str) -> Callable[..., str]:
+            def answer(**arguments: Any) -> str:
+                ran.append((name, arguments))
+                return f"kit-result-{name}-{len(ran)}"
+
+            return answer
+
+        tools = [Tool(name, f"kit tool {name}", {"type": "object", "properties": {}},
+                      function=function_for(name)) for name in names]
+        script = ScriptedTransport(call_sample.response(), final.response())
+        conversation = (self.make_manager(script).conversation(self.provider_name)
+                        .model(self.model).tools(*tools).message("Hello"))
+        reply = _run(mode, lambda: _run_tools(conversation, stream),
+                     lambda: _arun_tools(conversation, stream))
+        what = f"the round trip of the {'streamed ' if stream else ''}tool call"
+        assert len(script.requests) == 2, (
+            f"{what}: the loop must make two calls (the call, then its result); it made "
+            f"{len(script.requests)}")
+        calls = conversation.history[1].tool_calls
+        assert sorted(json.dumps(r, sort_keys=True) for r in ran) == sorted(
+            json.dumps((c.name, c.parsed_arguments()), sort_keys=True) for c in calls), (
+            f"{what}: each call must run once with the arguments the model sent")
+        sent = script.requests[1].content.decode()
+        results = conversation.history[2:2 + len(calls)]
+        for i, (call, result) in enumerate(zip(calls, results, strict=True)):
+            assert result.tool_call_id == call.id, f"{what}: result {i} answers another call"
+            assert result.text in sent, (
+                f"{what}: the result of call {i} ({call.name}) is missing from the request "
+                f"that sends it back: translate Role.TOOL messages (the text, and the call "
+                f"they answer: tool_call_id, or the name)")
+            for value in call.parsed_arguments().values():
+                if isinstance(value, str):
+                    assert value in sent, (
+                        f"{what}: the assistant's call {call.name}({value!r}) must go back "
+                        f"with its result")
+        roles = [m.role.value for m in conversation.history]
+        assert roles == ["user", "assistant", *["tool"] * len(calls), "assistant"], roles
+        self._check_reply(reply, final, f"{what} (the final reply)",
+                          self.make_driver(ScriptedTransport()))
+
+    def _called_tools(self, sample: CannedResponse) -> list[str]:
+        """The names of the tools the sample calls (as the driver parses them)."""
+        script = ScriptedTransport(sample.response())
+        driver = self.make_driver(script)
+        if sample.is_stream:
+            stream = driver.stream("Hello", model=self.model)
+            with stream:
+                for _ in stream:
+                    pass
+            reply = stream.response
+        else:
+            reply = driver.send_message("Hello", model=self.model)
+        assert reply is not None and reply.tool_calls, "the sample must hold a tool call"
+        return list(dict.fromkeys(call.name for call in reply.tool_calls))
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_tool_call_round_trip(self, mode: str) -> None:
+        """Offered tools, the tool_call sample's call is run (``Conversation.run``), its
+        result goes back, and the chat sample is the final reply.
+
+        Troubleshooting: a tool result (``Role.TOOL`` message) must reach the next request
+        with the call it answers (its ``tool_call_id``, or the tool's name where the
+        provider matches by name), and the assistant turn with its calls before it.
+        """
+        self._canned_only()
+        self._require_tools(self.make_driver())
+        self._round_trip(self._sample("tool_call"), self.samples.chat, mode, stream=False)
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_parallel_tool_calls_round_trip(self, mode: str) -> None:
+        """Several calls in one reply (the parallel_tool_calls sample, plain or streamed)
+        each run once, and every result goes back in one request, each naming its call.
+
+        Troubleshooting: send one tool result per call, in order, each with the id of the
+        call it answers (Gemini: consecutive results in one turn); never merge them.
+        """
+        self._canned_only()
+        self._require_tools(self.make_driver())
+        plain = self.samples.parallel_tool_calls
+        if plain is not None:
+            self._round_trip(plain, self.samples.chat, mode, stream=False)
+            return
+        self._require_streaming(self.make_driver())
+        streamed = self._sample("parallel_tool_calls_stream")
+        self._round_trip(streamed, self._sample("stream"), mode, stream=True)
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_streamed_tool_call_round_trip(self, mode: str) -> None:
+        """The same round trip streamed (``Conversation.run_stream``): the
+        tool_call_stream sample, then the stream sample as the final reply.
+
+        Troubleshooting: streamed tool calls must assemble into complete ToolCalls (ids,
+        names, whole arguments) by the end of the stream; see
+        test_streamed_tool_calls_are_assembled.
+        """
+        self._canned_only()
+        self._require_tools(self.make_driver())
+        self._require_streaming(self.make_driver())
+        self._round_trip(self._sample("tool_call_stream"), self._sample("stream"), mode,
+                         stream=True)
+
+    # -- structured output (output=T, jtd_ai.structured) --------------------------------------
+    # A call with output=T sends T's JSON schema in the provider's form and parses the reply
+    # into a T. The replies are the chat sample with its text replaced by the JSON the kit
+    # wants (see jtd_ai.testing.structured_kit), so no sample of its own is needed.
+
+    def _require_structured_output(self) -> None:
+        if self.make_driver().get_capabilities(self.model).structured_output is not True:
+            pytest.skip("capability 'structured_output' not declared by the driver")
+
+    def _json_reply(self, text: str) -> httpx.Response:
+        from jtd_ai.testing.structured_kit import with_reply_text
+
+        sample = self.samples.chat
+        body = with_reply_text(sample.content_bytes(), sample.content, text)
+        if body is None:
+            pytest.skip("the chat sample's content is not in its body once as a JSON string "
+                        "(give the sample content=...): the kit cannot make a JSON reply")
+        return sample.response(body)
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_structured_output_round_trip(self, mode: str) -> None:
+        """``output=KitReport`` sends the type's schema (its field names and enum values
+        reach the request) and the JSON reply comes back as ``reply.parsed``, a KitReport.
+
+        Troubleshooting: translate ``ChatRequest.response_format`` of type ``json_schema``
+        into the provider's structured-output field (OpenAI ``response_format``, Gemini
+        ``generationConfig.responseJsonSchema``, Ollama ``format``), and return the reply
+        text untouched in ``Response.content``.
+        """
+        from jtd_ai.testing.structured_kit import KIT_REPORT, KIT_REPORT_JSON, KitReport
+
+        self._require_structured_output()
+        script = None if self._live() else ScriptedTransport(self._json_reply(KIT_REPORT_JSON))
+        reply = self._send(self.make_driver(script), mode, output=KitReport)
+        assert isinstance(reply.parsed, KitReport), (
+            f"reply.parsed is {reply.parsed!r}, not a KitReport")
+        if script is None:
+            return
+        assert reply.parsed == KIT_REPORT, f"parsed {reply.parsed!r}, not {KIT_REPORT!r}"
+        sent = script.requests[0].content.decode()
+        for marker in ("kit_title", "kit_count", "kit_tags", "kit-calm", "kit-busy"):
+            assert marker in sent, (
+                f"the output schema's {marker!r} is missing from the request: the JSON schema "
+                f"of response_format must reach the provider")
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_structured_output_mismatch_is_retried(self, mode: str) -> None:
+        """A reply that does not match is an OutputValidationError holding its text; with
+        ``output_retries=1`` the reply and what was wrong go back to the model, and the
+        second reply is parsed: two calls.
+
+        Troubleshooting: the retry is a conversation (the assistant's reply, then a user
+        turn naming the problem): every message must reach the request in order.
+        """
+        from jtd_ai.errors import OutputValidationError
+        from jtd_ai.testing.structured_kit import (
+            KIT_REPORT,
+            KIT_REPORT_JSON,
+            KIT_REPORT_MISMATCH,
+            KitReport,
+        )
+
+        self._canned_only()
+        self._require_structured_output()
+        script = ScriptedTransport(self._json_reply(KIT_REPORT_MISMATCH))
+        with pytest.raises(OutputValidationError) as info:
+            self._send(self.make_driver(script), mode, output=KitReport)
+        assert info.value.text == KIT_REPORT_MISMATCH, (
+            f"the error must carry the reply's text as received: {info.value.text!r}")
+        assert "kit_count" in info.value.problem and info.value.partial is not None
+        script = ScriptedTransport(self._json_reply(KIT_REPORT_MISMATCH),
+                                   self._json_reply(KIT_REPORT_JSON))
+        reply = self._send(self.make_driver(script), mode, output=KitReport, output_retries=1)
+        assert reply.parsed == KIT_REPORT and len(script.requests) == 2
+        second = json.loads(script.requests[1].content)
+        assert _contains(second, KIT_REPORT_MISMATCH), (
+            "the retry must send the model's reply back (the assistant turn)")
+        assert "kit_count" in script.requests[1].content.decode(), (
+            "the retry must tell the model what did not match (a user turn)")
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_output_type_without_schema_fails_before_sending(self, mode: str) -> None:
+        """A type with no JSON schema is a ValidationError naming it, and nothing is sent.
+
+        Troubleshooting: this is the core's check; if it fails, the driver sent a request
+        before ``chat_request`` was handed a valid ChatRequest.
+        """
+        from jtd_ai.testing.structured_kit import KitUndescribable
+
+        self._canned_only()
+        script = ScriptedTransport()
+        with pytest.raises(ValidationError, match="KitUndescribable"):
+            self._send(self.make_driver(script), mode, output=KitUndescribable)
+        assert not script.requests
 
     # -- errors and retries -------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
         fake.respond("Hello!").respond_tool_call("lookup", {"q": "x"}).fail(RateLimitError("slow"))
         fake.respond_stream(["The ", "answer ", "is"], interrupt_after=2)  # breaks half-way
         fake.respond_with(lambda call: f"you said {call.prompt}", times=None)  # from the request
+        fake.respond_via_tool("weather", {"city": "Paris"})  # call a tool, answer its result
         app.run()                               # code that uses AI.conversation(...) etc.
     fake.assert_sent("Hi", provider="openai", system="Be brief")
     assert fake.call_count == 3
@@ -81,6 +82,17 @@ class FakeCall:
         """The tools offered to the model."""
         return self.request.tools
 
+    @property
+    def tool_results(self) -> tuple[Message, ...]:
+        """The tool results this call sends: the tool messages after the last assistant
+        turn (each with ``tool_call_id``, ``name`` and ``text``); empty when there are none."""
+        results: list[Message] = []
+        for message in reversed(self.request.messages):
+            if message.role != "tool":
+                break
+            results.append(message)
+        return tuple(reversed(results))
+
 
 def _chunks(value: Iterable[str] | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
@@ -122,6 +134,17 @@ class FakeReply:
         call = ToolCall(call_id or f"call_fake_{next(_call_ids)}", name,
                         json.dumps(dict(arguments or {})))
         return cls(text=text, tool_calls=(call,), finish_reason=FinishReason.TOOL_CALLS)
+
+    @classmethod
+    def tool_calls_of(cls, calls: Iterable[tuple[str, Mapping[str, Any]] | ToolCall], *,
+                      text: str = "") -> FakeReply:
+        """A reply that asks for several tool calls at once (parallel calls): each a
+        ``(name, arguments)`` pair or a ToolCall."""
+        made = tuple(c if isinstance(c, ToolCall) else ToolCall(
+            f"call_fake_{next(_call_ids)}", c[0], json.dumps(dict(c[1]))) for c in calls)
+        if not made:
+            raise ValueError("tool_calls_of needs at least one call")
+        return cls(text=text, tool_calls=made, finish_reason=FinishReason.TOOL_CALLS)
 
     @classmethod
     def from_response(cls, response: Response) -> FakeReply:
@@ -229,6 +252,40 @@ class FakeAI:
                           call_id: str | None = None, text: str = "") -> FakeAI:
         """Queue a reply that asks for one tool call."""
         return self._add(FakeReply.tool_call(name, arguments, call_id=call_id, text=text))
+
+    def respond_tool_calls(self, *calls: tuple[str, Mapping[str, Any]] | ToolCall,
+                           text: str = "") -> FakeAI:
+        """Queue a reply that asks for several tool calls at once: ``(name, arguments)``
+        pairs (or ToolCalls)."""
+        return self._add(FakeReply.tool_calls_of(calls, text=text))
+
+    def respond_via_tool(self, name: str, arguments: Mapping[str, Any] | None = None, *,
+                         answer: Callable[[str], ReplyValue] | str | None = None) -> FakeAI:
+        """Queue one tool round: a reply that calls tool ``name`` with ``arguments``, then
+        a reply to the call that sends its result, made from that result: ``answer(text)``,
+        a fixed ``answer`` text, or (by default) the result's text itself. The second call
+        fails the test (AssertionError) unless it carries the result of that tool call, so
+        this checks the application ran the tool and sent the result back."""
+        call = FakeReply.tool_call(name, arguments)
+        call_id = call.tool_calls[0].id
+
+        def reply(fake_call: FakeCall) -> ReplyValue:
+            found = [m for m in fake_call.tool_results if m.tool_call_id == call_id]
+            if not found:
+                sent = [(m.name, m.tool_call_id) for m in fake_call.tool_results]
+                raise AssertionError(
+                    f"AI.fake(): {_describe(fake_call)} should send the result of the "
+                    f"{name!r} call {call_id}; it sends tool results {sent or 'none'}")
+            result = found[-1].text
+            if answer is None:
+                return result
+            if isinstance(answer, str):
+                return answer
+            return answer(result)
+
+        reply.__qualname__ = f"respond_via_tool({name!r}) answer"
+        self._add(call)
+        return self._add(_Scripted(reply, 1))
 
     def respond_with(self, function: ReplyFunction, *, times: int | None = 1) -> FakeAI:
         """Queue a reply computed from the call: ``function(call)`` gets the
@@ -357,6 +414,9 @@ class _FakeProtocol(ChatProtocol):
         super().__init__(config)
         self.fake = fake
         self._pending: dict[str, tuple[FakeReply | None, FakeCall]] = {}
+        #: The last stream request built and not yet sent: the core may build a stream's
+        #: request twice (to check it early, then to send it), which is one call.
+        self._unsent_stream: tuple[ChatRequest, HttpRequest] | None = None
 
     def default_transport(self) -> httpx.BaseTransport:
         return httpx.MockTransport(self._serve)
@@ -368,15 +428,21 @@ class _FakeProtocol(ChatProtocol):
                             structured_output=True, system_prompt=True)
 
     def chat_request(self, request: ChatRequest, *, stream: bool) -> HttpRequest:
+        unsent = self._unsent_stream
+        if stream and unsent is not None and unsent[0] is request:
+            return unsent[1]  # the same stream call, built again: no second reply taken
         call = FakeCall(self.config.name, request.model, request, stream)
         key = str(next(self.fake._ids))
         self.fake.calls.append(call)
         self._pending[key] = (self.fake._next(call), call)
-        return HttpRequest("POST", f"/fake/{key}", json={"stream": stream},
-                           stream="sse" if stream else None)
+        built = HttpRequest("POST", f"/fake/{key}", json={"stream": stream},
+                            stream="sse" if stream else None)
+        self._unsent_stream = (request, built) if stream else None
+        return built
 
     def _serve(self, request: httpx.Request) -> httpx.Response:
         key = request.url.path.rsplit("/", 1)[-1]
+        self._unsent_stream = None
         queued, call = self._pending[key]
         # A retry of the same call is answered by the next queued reply, as a provider would.
         item = queued if queued is not None else self.fake._next(call)
