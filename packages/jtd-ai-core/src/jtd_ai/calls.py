@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from attrs import define, field
 
@@ -13,7 +16,14 @@ from jtd_ai.request import ChatRequest
 if TYPE_CHECKING:
     from jtd_ai.responses import Response
 
-__all__ = ["CallInfo", "CallStoppedError", "stop_status"]
+__all__ = ["CONVERSATION_ID", "CallInfo", "CallStoppedError", "stop_status"]
+
+#: The id of the conversation whose turn is being sent; :class:`~jtd_ai.Conversation` sets
+#: it while it sends, and each call made meanwhile carries it in ``CallInfo.conversation_id``.
+CONVERSATION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "jtd_ai_conversation_id", default=None)
+
+_NO_TAGS: Mapping[str, Any] = MappingProxyType({})
 
 
 @define
@@ -29,6 +39,15 @@ class CallInfo:
     batch_id: str | None = None
     #: ``time.perf_counter()`` when the call began (0.0 until it does).
     started: float = 0.0
+    #: The conversation this call is a turn of (see :data:`CONVERSATION_ID`), if any.
+    conversation_id: str | None = None
+    #: Per-call labels for plugins (``send_message(..., tags={"team": "search"})``).
+    tags: Mapping[str, Any] = _NO_TAGS
+    #: Where to try this call next when it fails with an error meaning "try elsewhere":
+    #: ``"provider"`` or ``"provider:model"`` targets, from ``send_message(...,
+    #: fallbacks=[...])`` or the provider's ``fallbacks`` setting (see
+    #: :mod:`jtd_ai.fallbacks`); empty when there are none.
+    fallbacks: tuple[str, ...] = ()
 
 
 def stop_status(exc: BaseException) -> str:

@@ -69,9 +69,10 @@ _KNOWN_KEYS = frozenset(
 )
 
 #: Keys of a ``[providers.NAME]`` table that the core reads from ``options`` whatever the
-#: driver: ``keep_raw``, ``prices``, ``http_backend``, ``models_ttl``, ``api_key_required``.
+#: driver: ``keep_raw``, ``prices``, ``http_backend``, ``models_ttl``, ``api_key_required``,
+#: ``fallbacks`` (:mod:`jtd_ai.fallbacks`).
 CORE_OPTIONS = frozenset({"keep_raw", "prices", "http_backend", "models_ttl",
-                          "api_key_required"})
+                          "api_key_required", "fallbacks"})
 
 #: Default caps on what one reply may make us hold: a whole body, one stream line or event.
 MAX_RESPONSE_SIZE = 64 * 1024 * 1024
@@ -80,9 +81,9 @@ MAX_LINE_SIZE = 64 * 1024 * 1024
 #: system's store through the ``truststore`` package.
 TRUST_STORES = ("certifi", "system")
 
-#: Top-level tables beside [providers]: the store, pricing sources and budgets
-#: (see docs/catalog.md).
-TABLES = ("store", "pricing", "budget")
+#: Top-level tables beside [providers]: the store, pricing sources and budgets (see
+#: docs/catalog.md), and the call plugins' [plugins.NAME] tables (docs/writing-a-plugin.md).
+TABLES = ("store", "pricing", "budget", "plugins")
 _TOP_LEVEL = ("default", "providers", *TABLES)
 
 _DAY = 86_400.0
@@ -455,6 +456,10 @@ def _checked_core_options(where: str, options: Mapping[str, Any]) -> Mapping[str
     if "http_backend" in options and not isinstance(options["http_backend"], str):
         raise ConfigurationError(f"{where}.http_backend must be a string, not "
                                  f"{_type_name(options['http_backend'])}")
+    if "fallbacks" in options:
+        from jtd_ai.fallbacks import check_targets
+
+        check_targets(options["fallbacks"], f"{where}.fallbacks")
     prices = options.get("prices")
     if prices is None:
         return options

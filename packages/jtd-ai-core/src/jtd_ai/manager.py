@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from jtd_ai.config import ProviderConfig, Settings
     from jtd_ai.conversation import Conversation
     from jtd_ai.driver import Driver
-    from jtd_ai.errors import AIError
+    from jtd_ai.errors import AIError, PluginError
     from jtd_ai.ledger import Ledger
     from jtd_ai.plugins import DriverFactory, DriverListing, DriverRegistry, DriverSpec
     from jtd_ai.presets import Preset
@@ -42,7 +42,8 @@ class AIManager:
     ``config_file=False`` ignores the file; ``env`` replaces ``os.environ`` (tests);
     ``transports`` maps provider names to httpx transports (tests, in-process servers);
     ``store``, ``pricing`` and ``budget`` are the top-level config tables of the same names
-    (docs/catalog.md), winning key by key over the file's.
+    (docs/catalog.md), winning key by key over the file's; ``plugins`` maps plugin names to
+    their ``[plugins.NAME]`` tables (docs/writing-a-plugin.md), each winning over the file's.
     """
 
     def __init__(
@@ -56,12 +57,15 @@ class AIManager:
         store: Mapping[str, Any] | None = None,
         pricing: Mapping[str, Any] | None = None,
         budget: Mapping[str, Any] | None = None,
+        plugins: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         from jtd_ai.config import check_tables
 
         self._explicit_tables = check_tables("tables", {
             name: table for name, table in
-            (("store", store), ("pricing", pricing), ("budget", budget)) if table is not None})
+            (("store", store), ("pricing", pricing), ("budget", budget),
+             ("plugins", check_tables("plugins", plugins) if plugins is not None else None))
+            if table is not None})
         self._storage: Storage | None = None
         self._explicit = check_tables("providers", providers)
         if default is not None and not isinstance(default, str):
@@ -81,6 +85,9 @@ class AIManager:
         self._registry: DriverRegistry | None = None
         self._drivers: dict[str, Driver] = {}
         self._fake: FakeAI | None = None
+        #: The call plugins this manager registered, by name (None: not loaded yet).
+        self._plugins: dict[str, Any] | None = None
+        self._plugin_errors: list[PluginError] = []
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -139,12 +146,18 @@ class AIManager:
         return self
 
     def reset(self) -> None:
-        """Forget loaded settings and built drivers (closing their connections)."""
+        """Forget loaded settings, built drivers (closing their connections) and the plugins
+        the configuration enabled (loaded again with the next driver)."""
         with self._lock:
             for driver in self._drivers.values():
                 driver.close()
             self._drivers.clear()
             self._settings = None
+            for name in self._plugins or {}:
+                if self.hooks.has_plugin(name):
+                    self.hooks.unregister(name=name)
+            self._plugins = None
+            self._plugin_errors = []
             if self._storage is not None:
                 self._storage.close()
                 self._storage = None
@@ -372,8 +385,11 @@ class AIManager:
         from jtd_ai.driver import Driver
         from jtd_ai.protocol import ChatProtocol
 
+        self.load_plugins()
         if self._fake is not None:
-            return Driver(self._fake.protocol(self._fake_config(name)), hooks=self.hooks)
+            fake = Driver(self._fake.protocol(self._fake_config(name)), hooks=self.hooks)
+            fake.resolver = self.driver
+            return fake
         config = self.provider_config(name)
         spec = self.registry.spec(config.driver)
         made = spec.factory(config)
@@ -383,6 +399,7 @@ class AIManager:
             made = Driver(made, transport=self._transports.get(name), hooks=self.hooks)
         if isinstance(made, Driver):
             storage.attach_driver(made)
+            made.resolver = self.driver
             return made
         if hasattr(made, "send_message"):
             return made  # type: ignore[no-any-return]
@@ -390,6 +407,57 @@ class AIManager:
             f"the factory of driver {config.driver!r} returned {type(made).__name__}; it must "
             f"return a jtd_ai.Driver or a jtd_ai.ChatProtocol"
         )
+
+    # -- call plugins -------------------------------------------------------------------------
+
+    def load_plugins(self) -> dict[str, Any]:
+        """Register the call plugins the configuration enables (``[plugins.NAME]`` tables,
+        and ``fallbacks`` when a provider sets them), once; done before the first driver is
+        built. An unknown plugin, or a fallback naming an unknown provider, is a
+        ConfigurationError; a plugin that fails to load is left out (see
+        :attr:`plugin_errors`) unless its table says ``required = true``."""
+        if self._plugins is not None:
+            return self._plugins
+        with self._lock:
+            if self._plugins is None:
+                from jtd_ai.plugins import load_plugins, plugin_tables
+
+                settings = self.settings
+                tables = plugin_tables(settings.tables.get("plugins"))
+                also = ["fallbacks"] if self._check_fallbacks(settings) else []
+                # Set first: a factory that builds a driver does not load the plugins again.
+                self._plugins = {}
+                try:
+                    loaded, self._plugin_errors = load_plugins(self, tables, self.hooks,
+                                                               also=also)
+                except BaseException:
+                    self._plugins = None
+                    raise
+                self._plugins.update(loaded)
+        return self._plugins
+
+    @property
+    def plugin_errors(self) -> list[PluginError]:
+        """The plugins the configuration enabled that failed to load (each left out)."""
+        self.load_plugins()
+        return list(self._plugin_errors)
+
+    def _check_fallbacks(self, settings: Settings) -> bool:
+        """Check every provider's ``fallbacks`` (each target a known provider); whether any
+        provider has some."""
+        from jtd_ai import presets
+        from jtd_ai.fallbacks import check_known, check_targets
+
+        found = False
+        for name, table in settings.providers.items():
+            if "fallbacks" not in table:
+                continue
+            setting = f"providers.{name}.fallbacks"
+            targets = check_targets(table["fallbacks"], setting)
+            known = {*settings.providers, *self.registry.names(), *presets.names()}
+            check_known(setting, targets, known)
+            found = found or bool(targets)
+        return found
 
     # -- catalog, usage ledger, budgets --------------------------------------------------------
 
@@ -410,7 +478,8 @@ class AIManager:
                         budget = BudgetLimits.from_config(tables["budget"])
                     # config_file=False keeps off the user's files: the store then needs an
                     # explicit [store] path, enabled = true, or JTD_AI_HOME in env.
-                    isolated = self._config_file is False and not self.env.get("JTD_AI_HOME")
+                    isolated = self._config_file is False and not (
+                        self.env.get("JTD_AI_HOME") or self.env.get("JTD_AI_STORE_URL"))
                     self._storage = Storage(
                         StoreOptions.from_config(tables.get("store", {}),
                                                  tables.get("pricing", {}),

@@ -1,10 +1,17 @@
-"""Driver discovery: lazy and addressed by name.
+"""Driver discovery (lazy and addressed by name), and loading the call plugins.
 
 Listing reads entry-point metadata only (group ``jtd_ai.drivers``, the entry point's name is
 the driver's name). A driver module is imported the first time that driver is used. A plugin
 that fails to import raises a :class:`~jtd_ai.errors.PluginError` naming its distribution and
 entry point, and every other driver stays usable. ``JTD_AI_PLUGINS`` (comma list; empty
 means none) restricts which entry points may load.
+
+Call plugins wrap or watch calls through the hooks of :mod:`jtd_ai.hookspecs`. An installed
+one (entry-point group ``jtd_ai.plugins``) is on in every manager unless its ``[plugins.NAME]``
+table says ``enabled = false``; a built-in one (``fallbacks``, ``cache``, ``log``) is on when
+its table is there (fallbacks also when a provider sets ``fallbacks``). Each is built by its
+factory, ``factory(manager, options) -> plugin`` (None: nothing to do with these options).
+See docs/writing-a-plugin.md.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -24,7 +31,9 @@ if TYPE_CHECKING:
 
     from jtd_ai.config import ProviderConfig
 
-__all__ = ["ENTRY_POINT_GROUP", "DriverListing", "DriverRegistry", "DriverSpec"]
+__all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "PLUGIN_GROUP", "DriverListing",
+           "DriverRegistry", "DriverSpec", "PluginListing", "load_plugins", "plugin_listings",
+           "plugin_tables"]
 
 ENTRY_POINT_GROUP = "jtd_ai.drivers"
 log = logging.getLogger("jtd_ai.plugins")
@@ -240,3 +249,157 @@ def _dist_name(ep: EntryPoint) -> str | None:
 def _describe(factory: Any) -> str:
     module = getattr(factory, "__module__", "?")
     return f"{module}:{getattr(factory, '__qualname__', type(factory).__name__)}"
+
+
+# -- call plugins (entry-point group ``jtd_ai.plugins``) ----------------------------------------
+
+#: The entry-point group of plugins that wrap or watch calls (docs/writing-a-plugin.md).
+PLUGIN_GROUP = "jtd_ai.plugins"
+#: The core's own plugins, by name: ``module:factory``, on the same hook as any other.
+BUILTIN_PLUGINS: Mapping[str, str] = MappingProxyType({
+    "fallbacks": "jtd_ai.fallbacks:plugin",
+    "cache": "jtd_ai.cache:plugin",
+    "log": "jtd_ai.convlog:plugin",
+})
+#: Keys of a ``[plugins.NAME]`` table the core reads; the others are the plugin's options.
+PLUGIN_KEYS = ("enabled", "required")
+
+#: ``factory(manager, options)`` returns an object carrying ``@hookimpl`` methods, or None.
+PluginFactory = Callable[[Any, Mapping[str, Any]], Any]
+
+
+class PluginListing(NamedTuple):
+    """A call plugin that can be enabled, known from metadata alone."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    target: str
+
+
+def plugin_listings() -> list[PluginListing]:
+    """The built-in plugins and every installed one (entry points; nothing is imported)."""
+    found = {name: PluginListing(name, None, None, target)
+             for name, target in BUILTIN_PLUGINS.items()}
+    for name, ep in _plugin_entry_points().items():
+        found.setdefault(name, PluginListing(
+            name, _dist_name(ep), ep.dist.version if ep.dist is not None else None, ep.value))
+    return sorted(found.values())
+
+
+def _plugin_entry_points() -> dict[str, EntryPoint]:
+    from importlib_metadata import entry_points
+
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        if ep.name in found:
+            log.warning("plugin %r is provided by two distributions (%s, %s); using the first",
+                        ep.name, _dist_name(found[ep.name]), _dist_name(ep))
+            continue
+        found[ep.name] = ep
+    return found
+
+
+def plugin_tables(tables: Any) -> dict[str, dict[str, Any]]:
+    """The ``[plugins]`` table checked: one table per plugin, ``enabled`` / ``required``
+    true or false; a ConfigurationError naming the key otherwise."""
+    if tables is None:
+        return {}
+    if not isinstance(tables, Mapping):
+        raise ConfigurationError("[plugins] must hold one [plugins.NAME] table per plugin")
+    checked: dict[str, dict[str, Any]] = {}
+    for name, table in tables.items():
+        if not isinstance(table, Mapping):
+            raise ConfigurationError(f"plugins.{name} must be a table ([plugins.{name}]), not "
+                                     f"{type(table).__name__}")
+        for key in PLUGIN_KEYS:
+            if key in table and not isinstance(table[key], bool):
+                raise ConfigurationError(f"plugins.{name}.{key} must be true or false, not "
+                                         f"{type(table[key]).__name__}")
+        checked[str(name)] = dict(table)
+    return checked
+
+
+def load_plugins(manager: Any, tables: Mapping[str, Mapping[str, Any]],
+                 hooks: pluggy.PluginManager, *,
+                 also: Iterable[str] = ()) -> tuple[dict[str, Any], list[PluginError]]:
+    """Register on ``hooks`` every installed plugin and the built-ins that ``tables`` (the
+    ``[plugins.NAME]`` tables) or ``also`` name, except those whose table says ``enabled =
+    false``; those without tryfirst/trylast wrap in name order, the first outermost. Returns
+    the registered plugins by name and the errors of those that failed to load: a failing
+    plugin is left out and the others load, unless its table says ``required = true`` (then
+    its PluginError is raised). A table naming no known plugin is a ConfigurationError."""
+    from jtd_ai.config import _nearest
+
+    available = _plugin_entry_points()
+    known = sorted(set(BUILTIN_PLUGINS) | set(available))
+    for name in tables:
+        if name not in known:
+            raise ConfigurationError(
+                f"[plugins.{name}]: no plugin named {name!r}{_nearest(name, known)}; "
+                f"available: {', '.join(known) or 'none'}. Install the package that "
+                f"provides it (entry-point group {PLUGIN_GROUP})")
+    also = frozenset(also)
+    wanted = [name for name in known
+              if tables.get(name, {}).get("enabled", True)
+              and (name not in BUILTIN_PLUGINS or name in tables or name in also)]
+    loaded: dict[str, Any] = {}
+    errors: list[PluginError] = []
+    for name in reversed(wanted):  # pluggy calls the last registered first
+        table = tables.get(name, {})
+        options = {k: v for k, v in table.items() if k not in PLUGIN_KEYS}
+        try:
+            made = _make_plugin(name, available.get(name), manager, options)
+        except PluginError as error:
+            if table.get("required", False):
+                raise
+            log.warning("%s", error.message)
+            errors.append(error)
+            continue
+        if made is None or hooks.is_registered(made):
+            continue
+        if hooks.has_plugin(name):  # registered earlier (fallbacks asked for by a call)
+            hooks.unregister(name=name)
+        hooks.register(made, name=name)
+        loaded[name] = made
+    return loaded, errors
+
+
+def _make_plugin(name: str, ep: EntryPoint | None, manager: Any,
+                 options: Mapping[str, Any]) -> Any:
+    """Import plugin ``name`` and call its factory; PluginError naming its distribution if
+    either fails (a ConfigurationError the factory raises about its options goes on)."""
+    builtin = BUILTIN_PLUGINS.get(name)
+    dist = None if builtin is not None or ep is None else _dist_name(ep)
+    target = builtin if builtin is not None else ep.value if ep is not None else "?"
+    origin = "jtd-ai-core (built in)" if builtin is not None else dist or "unknown distribution"
+    try:
+        if builtin is not None:
+            import importlib
+
+            module, _, attribute = builtin.partition(":")
+            factory = getattr(importlib.import_module(module), attribute)
+        else:
+            assert ep is not None
+            factory = ep.load()
+    except Exception as exc:
+        raise PluginError(
+            f"plugin {name!r} could not be loaded: {target} of {origin} failed to import "
+            f"({type(exc).__name__}: {exc}); it is left out and the other plugins and "
+            f"every driver keep working. Reinstall or remove that package, or set enabled "
+            f"= false under [plugins.{name}]",
+            distribution=dist, entry_point=f"{name} = {target}") from exc
+    if not callable(factory):
+        raise PluginError(f"plugin {name!r}: {target} of {origin} is not a factory "
+                          f"(factory(manager, options) -> plugin object)",
+                          distribution=dist, entry_point=f"{name} = {target}")
+    try:
+        return factory(manager, MappingProxyType(dict(options)))
+    except ConfigurationError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"plugin {name!r}: the factory {target} of {origin} failed: "
+            f"{type(exc).__name__}: {exc}; it is left out, the other plugins and every "
+            f"driver keep working",
+            distribution=dist, entry_point=f"{name} = {target}") from exc

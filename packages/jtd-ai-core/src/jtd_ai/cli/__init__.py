@@ -21,10 +21,12 @@ __all__ = ["cli", "main"]
 _BUILTIN = {
     "chat": "jtd_ai.cli.chat:chat",
     "batch": "jtd_ai.cli.batch:batch",
+    "jobs": "jtd_ai.cli.jobs:jobs",
     "models": "jtd_ai.cli.models:models",
     "drivers": "jtd_ai.cli.drivers:drivers",
     "providers": "jtd_ai.cli.providers:providers",
     "usage": "jtd_ai.cli.usage:usage",
+    "logs": "jtd_ai.cli.logs:logs",
     "demo": "jtd_ai.cli.demo:demo",
 }
 
