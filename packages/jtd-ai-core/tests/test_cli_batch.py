@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -109,15 +110,78 @@ def test_retry_failed_sends_failed_ids_again(jtd: Cli, tmp_path: Path) -> None:
     assert len(jtd.chat_bodies()) == 8
 
 
-def test_bad_input_sends_nothing_and_writes_nothing(jtd: Cli, tmp_path: Path) -> None:
-    (tmp_path / "in.jsonl").write_text('{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\n'
-                                       'not json\n{"id": 2}\n', encoding="utf-8")
-    result = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"))
+def test_bad_lines_mid_file_are_error_lines_and_the_batch_goes_on(jtd: Cli,
+                                                                  tmp_path: Path) -> None:
+    """The input is read as the batch goes (issue 19): a bad line is that line's error line,
+    never sent, and a re-run does not report it again; a fixed line is sent."""
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 1, "prompt": "a"}\n{"id": 1, "prompt": "b"}\nnot json\n'
+                      '{"id": 2}\n{"id": 3, "prompt": "c", "options": {"temperature": 9}}\n'
+                      '{"id": 4, "prompt": "d"}\n', encoding="utf-8")
+    out_path = tmp_path / "out.jsonl"
+    result = jtd("batch", str(source), "-o", str(out_path), "-c", "2", "--json")
+    assert result.exit_code == 1, result.stderr  # some items failed; the batch went on
+    rows = lines(out_path)
+    good = {row["id"]: row["content"] for row in rows if row["ok"]}
+    assert good == {1: "echo: a", 4: "echo: d"}
+    bad = {row["line"]: row for row in rows if not row["ok"]}
+    assert sorted(bad) == [2, 3, 4, 5]
+    assert [bad[n]["id"] for n in (2, 3, 4, 5)] == [1, 3, 2, 3]  # unreadable: its line number
+    assert all(row["error"]["type"] == "ValidationError" for row in bad.values())
+    assert "already used on line 1" in bad[2]["error"]["message"]
+    assert "not JSON" in bad[3]["error"]["message"]
+    assert "'prompt'" in bad[4]["error"]["message"]
+    assert "temperature" in bad[5]["error"]["message"]
+    assert sorted(b["messages"][-1]["content"] for b in jtd.chat_bodies()) == ["a", "d"]
+    summary = json.loads(result.stdout)
+    assert (summary["ok"], summary["failed"], summary["input_finished"]) == (2, 4, True)
+
+    again = jtd("batch", str(source), "-o", str(out_path), "-q")
+    assert again.exit_code == 0, again.stderr  # nothing left: bad lines count as reported
+    assert "skipping 6 of 6" in again.stderr
+    assert len(lines(out_path)) == 6 and len(jtd.chat_bodies()) == 2
+
+    source.write_text(source.read_text().replace("not json", '{"id": 9, "prompt": "fixed"}'))
+    fixed = jtd("batch", str(source), "-o", str(out_path), "-q")
+    assert fixed.exit_code == 0, fixed.stderr  # line 3 reported before, yet its text changed:
+    assert len(jtd.chat_bodies()) == 2  # by line number it still counts as reported
+    retried = jtd("batch", str(source), "-o", str(out_path), "-q", "--retry-failed")
+    assert retried.exit_code == 1  # the lines still bad are reported again
+    assert {"fixed"} == {b["messages"][-1]["content"] for b in jtd.chat_bodies()} - {"a", "d"}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe")
+def test_the_input_is_read_as_the_batch_goes(jtd: Cli, tmp_path: Path) -> None:
+    """Results are written while the input is still being written: nothing waits for the
+    whole file (which is how a file of any size stays in bounded memory)."""
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    out_path = tmp_path / "out.jsonl"
+    proc = jtd.process("batch", str(fifo), "-o", str(out_path), "-q", "-c", "2")
+    with fifo.open("w", encoding="utf-8") as pipe:
+        for i in range(3):
+            pipe.write(json.dumps({"id": i, "prompt": f"early {i}"}) + "\n")
+        pipe.flush()
+        deadline = time.monotonic() + 60
+        while not out_path.exists() or len(out_path.read_text().splitlines()) < 3:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no result before the input ended"
+            time.sleep(0.02)
+        pipe.write("{broken\n" + json.dumps({"id": 9, "prompt": "late"}) + "\n")
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr  # the broken line failed; the others went through
+    rows = {row["id"]: row for row in lines(out_path)}
+    assert sorted(rows) == [0, 1, 2, 4, 9]
+    assert rows[4]["ok"] is False and rows[4]["line"] == 4
+    assert rows[9]["content"] == "echo: late"
+
+
+def test_a_bad_option_for_every_item_sends_nothing(jtd: Cli, tmp_path: Path) -> None:
+    write_input(tmp_path / "in.jsonl", 3)
+    result = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"),
+                 "--option", "temperature", "9")
     assert result.exit_code == 2
-    assert "line 2" in result.stderr and "line 3" in result.stderr and "line 4" in result.stderr
-    bad_option = tmp_path / "opt.jsonl"
-    bad_option.write_text('{"id": 1, "prompt": "a", "options": {"temperature": 9}}\n')
-    assert jtd("batch", str(bad_option), "-o", str(tmp_path / "out.jsonl")).exit_code == 2
+    assert "temperature" in result.stderr and "nothing was sent" in result.stderr
     assert not (tmp_path / "out.jsonl").exists()
     assert jtd.chat_bodies() == []
 

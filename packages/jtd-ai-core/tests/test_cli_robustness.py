@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 from crafted_server import MARKUP_MODEL, CraftedServer
 
 from jtd_ai.cli import cli
-from jtd_ai.cli.exits import OUTPUT_FAILED, USAGE
+from jtd_ai.cli.exits import OUTPUT_FAILED
 
 pytestmark = needs("openai")
 
@@ -109,7 +109,7 @@ def test_chat_in_a_real_process_prints_the_surrogate_reply(jtd: CraftedCli) -> N
         assert "\\ud800" in done.stdout
 
 
-# -- jtd-ai batch: bad replies are error lines, bad input stops before sending ---------------
+# -- jtd-ai batch: bad replies and bad input lines are error lines ---------------------------
 
 
 def _write(path: Path, rows: list[Any]) -> None:
@@ -143,16 +143,21 @@ def test_batch_writes_an_error_line_for_an_unreadable_reply_and_goes_on(
     '{"id": "s", "prompt": ' + "[" * 100_000 + "]" * 100_000 + "}",
     '{"id": 1' + "0" * 5_000 + ', "prompt": "big id"}',
 ])
-def test_batch_input_no_encoder_or_parser_can_take_stops_before_sending(
+def test_batch_input_no_encoder_or_parser_can_take_is_its_lines_error(
         jtd: CraftedCli, tmp_path: Path, line: str) -> None:
+    """The input is read as the batch goes (issue 19): the bad line is that line's error
+    line, never sent, and the good line is sent."""
     (tmp_path / "in.jsonl").write_text('{"id": "ok", "prompt": "fine"}\n' + line + "\n",
                                        encoding="utf-8")
     before = len(jtd.server.prompts)
     result = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"))
-    assert result.exit_code == USAGE, result.stderr
-    assert "line 2" in result.stderr
-    assert len(jtd.server.prompts) == before  # nothing sent
-    assert not (tmp_path / "out.jsonl").exists()
+    assert result.exit_code == 1, result.stderr
+    rows = lines(tmp_path / "out.jsonl")
+    assert [r["content"] for r in rows if r["ok"]] == ["echo: fine"]
+    (bad,) = [r for r in rows if not r["ok"]]
+    assert bad["line"] == 2 and bad["error"]["type"] == "ValidationError"
+    assert "line 2" in bad["error"]["message"]
+    assert jtd.server.prompts[before:] == ["fine"]  # the bad line was never sent
 
 
 def test_batch_input_that_is_not_utf8_is_named_by_line(jtd: CraftedCli,
@@ -160,8 +165,10 @@ def test_batch_input_that_is_not_utf8_is_named_by_line(jtd: CraftedCli,
     (tmp_path / "in.jsonl").write_bytes(b'{"id": 1, "prompt": "fine"}\n'
                                         b'{"id": 2, "prompt": "caf\xe9"}\n')
     result = jtd("batch", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"))
-    assert result.exit_code == USAGE
-    assert "line 2: not UTF-8" in result.stderr
+    assert result.exit_code == 1
+    (bad,) = [r for r in lines(tmp_path / "out.jsonl") if not r["ok"]]
+    assert "line 2: not UTF-8" in bad["error"]["message"]
+    assert bad["id"] == 2  # an unreadable line is known by its line number
 
 
 # -- jtd-ai batch: the output file ------------------------------------------------------------

@@ -1,7 +1,11 @@
-"""The batch engine: many requests on one pooled client, in order, nothing lost.
+"""The batch engine: many requests on one pooled client, in bounded memory, nothing lost.
 
-Bounded concurrency (asyncio), results in input order, each item a Response or the typed
-error that ended it. Client-side pacing keeps a large batch under the provider's limits
+:func:`stream_batch` reads its input (any iterable or async iterable) as it goes, sends with
+bounded concurrency (asyncio) and yields ``(index, result)`` as items finish, or in input
+order through a bounded reordering window; at most ``window`` items are held at once, so
+memory does not grow with the batch. :func:`collect_batch` and :func:`run_batch` gather the
+same results into one list. Each item's result is a Response or the typed error that ended
+it. Client-side pacing keeps a large batch under the provider's limits
 before it answers 429: ``requests_per_minute`` and ``tokens_per_minute`` from the provider
 config, and the provider's own rate-limit headers (remaining = 0 pauses new starts until the
 reset). Retry-After is honoured by the core's retry loop. A progress callback sees done,
@@ -24,7 +28,16 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,7 +49,8 @@ if TYPE_CHECKING:
     from jtd_ai.request import ChatRequest
     from jtd_ai.responses import RateLimitInfo, Response
 
-__all__ = ["BatchProgress", "Pacer", "UnexpectedError", "item_error", "prepare", "run_batch"]
+__all__ = ["BatchProgress", "Pacer", "UnexpectedError", "batch_window", "check_items",
+           "collect_batch", "item_error", "prepare", "run_batch", "stream_batch"]
 
 log = logging.getLogger("jtd_ai.batch")
 
@@ -89,7 +103,8 @@ def item_error(exc: BaseException, *, index: int | None = None,
 def prepare(items: Iterable[T], build: Callable[[T], ChatRequest]) -> list[
         ChatRequest | AIError]:
     """``build(item)`` for every item, in order, before anything is sent; an item that
-    cannot be built is its error instead (:func:`item_error`), and the others go on."""
+    cannot be built is its error instead (:func:`item_error`), and the others go on.
+    (:func:`stream_batch` builds each item as it takes it instead: ``build=``.)"""
     prepared: list[ChatRequest | AIError] = []
     for index, item in enumerate(items):
         try:
@@ -101,9 +116,10 @@ def prepare(items: Iterable[T], build: Callable[[T], ChatRequest]) -> list[
 
 @define
 class BatchProgress:
-    """Where a batch stands; handed to the progress callback after every item."""
+    """Where a batch stands; handed to the progress callback after every item. ``total``
+    is None when the input's length is not known (an iterator read as the batch goes)."""
 
-    total: int
+    total: int | None
     done: int = 0
     failed: int = 0
     input_tokens: int = 0
@@ -189,36 +205,64 @@ def estimate_tokens(request: ChatRequest) -> int:
     return chars // 4 + 1 + (request.max_tokens or 256)
 
 
-async def run_batch(
-    requests: Sequence[ChatRequest | AIError],
+def batch_window(concurrency: int, window: int | None = None) -> int:
+    """The read-ahead bound of a batch: at most this many items are taken from the input and
+    not yet handed out (in flight, or finished and waiting). Raises ValidationError for a
+    ``concurrency`` or ``window`` that is not a positive int."""
+    for name, value in (("concurrency", concurrency), ("window", window)):
+        if value is None and name == "window":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValidationError(f"{name} must be at least 1, not {value!r}", field=name)
+    return window if window is not None else max(2 * concurrency, concurrency + 16)
+
+
+#: What the engine hands out for each item: its index in the input, and its result.
+Result = tuple[int, "Response | AIError"]
+
+_END = object()
+
+
+async def stream_batch(
+    items: Iterable[Any] | AsyncIterable[Any],
     send: Callable[[ChatRequest], Awaitable[Response]],
     *,
+    build: Callable[[Any], ChatRequest] | None = None,
     concurrency: int,
+    ordered: bool = False,
+    window: int | None = None,
     pacer: Pacer | None = None,
     progress: Callable[[BatchProgress], Any] | None = None,
     on_result: Callable[[int, Response | AIError], Any] | None = None,
     cancel: threading.Event | asyncio.Event | None = None,
-) -> list[Response | AIError]:
-    """Send every request through ``send``; see the module docstring for the guarantees.
+    total: int | None = None,
+) -> AsyncGenerator[Result, None]:
+    """Send every item through ``send`` and yield ``(index, result)`` as items finish
+    (``ordered=True``: in input order); see the module docstring for the guarantees.
 
-    An entry of ``requests`` that is already an AIError (an item :func:`prepare` could not
-    build) is that item's result: it is not sent, and reported like any other result.
-    A request is let go once sent, so a large batch does not hold every request until its
-    end (when the caller keeps no reference to ``requests`` either)."""
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValidationError(f"concurrency must be at least 1, not {concurrency!r}",
-                              field="concurrency")
-    pending: list[ChatRequest | AIError | None] = list(requests)
-    del requests
-    count = len(pending)
-    results: list[Response | AIError | None] = [None] * count
-    state = BatchProgress(total=count)
+    ``items`` is read lazily, one item at a time: at most ``window`` items
+    (:func:`batch_window`) are taken and not yet yielded, so a slow consumer holds the
+    input back and memory does not grow with the batch. Each item is made into a request
+    by ``build`` (none: the items are requests already); an item that is an AIError, or
+    that ``build`` fails on, is that item's result and is never sent. Once ``cancel`` is
+    set no new item is taken, and an item that was waiting for its turn is yielded as a
+    BatchCancelledError. An exception raised by ``items`` itself ends the batch: the items
+    already taken finish and are yielded first, then it is raised."""
+    limit = batch_window(concurrency, window)
+    pull = _puller(items)
+    del items
+    state = BatchProgress(total=total)
+    slots = asyncio.Semaphore(limit)
+    taking = asyncio.Lock()
+    done: asyncio.Queue[Result | None] = asyncio.Queue()
+    taken = 0
+    exhausted = False
+    source_error: BaseException | None = None
 
     def cancelled() -> bool:
         return cancel is not None and cancel.is_set()
 
     def finish(index: int, result: Response | AIError) -> None:
-        results[index] = result
         if isinstance(result, AIError):
             state.failed += 1
             usage = result.partial.usage if result.partial is not None else None
@@ -254,48 +298,184 @@ async def run_batch(
                 log.debug("batch pacing failed on a reply", exc_info=True)
         return response
 
-    async def one(index: int, request: ChatRequest) -> None:
-        result: Response | AIError | None
+    async def one(index: int, item: Any) -> Response | AIError | None:
+        """The item's result; None when it was cancelled before it was sent."""
+        if isinstance(item, AIError):
+            return item  # could not be built (prepare): never sent
+        if build is not None:
+            try:
+                item = build(item)
+            except Exception as exc:  # one item's failure is that item's result
+                return item_error(exc, index=index, built=False)
         try:
-            result = await attempt(request)
+            return await attempt(item)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is None or task.cancelling():
                 raise  # the batch itself is being cancelled
             # A stray CancelledError from inside the item's own work (a library's timeout):
             # the item failed, the batch goes on.
-            result = item_error(asyncio.CancelledError("the request was cancelled"),
-                                index=index)
+            return item_error(asyncio.CancelledError("the request was cancelled"),
+                              index=index)
         except Exception as exc:  # whatever ends one item is its result
-            result = item_error(exc, index=index)
-        if result is not None:
-            finish(index, result)
+            return item_error(exc, index=index)
 
-    # ``concurrency`` workers take the next item in turn: fewer tasks than one per item
-    # behind a semaphore, and the same bound on requests in flight.
-    queue = iter(range(count))
+    async def take() -> tuple[int, Any] | None:
+        """The next item and its index, once the window has room; None when there is none
+        to take (the input ended, failed, or the batch was cancelled)."""
+        nonlocal taken, exhausted, source_error
+        async with taking:  # one at a time, so indexes follow the input's order
+            if exhausted or cancelled():
+                return None
+            await slots.acquire()
+            item: Any = _END
+            try:
+                if not cancelled():
+                    item = await pull()
+            except Exception as exc:  # the input itself failed: raised after the others
+                source_error = exc
+            if item is _END:
+                exhausted = True
+                slots.release()
+                return None
+            index, taken = taken, taken + 1
+            return index, item
 
     async def worker() -> None:
-        for index in queue:
-            if cancelled():
-                return
-            request, pending[index] = pending[index], None
-            assert request is not None
-            if isinstance(request, AIError):
-                finish(index, request)  # could not be built: never sent
-                continue
-            await one(index, request)
+        try:
+            while (got := await take()) is not None:
+                index, item = got
+                del got
+                result = await one(index, item)
+                del item  # the request is let go before the result is handed out
+                if result is None:
+                    result = BatchCancelledError(
+                        f"item {index} was not sent: the batch was cancelled")
+                else:
+                    finish(index, result)
+                done.put_nowait((index, result))
+                del result
+        finally:
+            done.put_nowait(None)
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, count))]
+    # ``concurrency`` workers take the next item in turn: fewer tasks than one per item,
+    # and the same bound on requests in flight.
+    workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
     try:
-        await asyncio.gather(*workers)
-    except BaseException:
+        running = len(workers)
+        waiting: dict[int, Response | AIError] = {}  # finished ahead of their turn
+        turn = 0
+        while running:
+            got = await done.get()
+            if got is None:
+                running -= 1
+                continue
+            if not ordered:
+                slots.release()
+                yield got
+                continue
+            waiting[got[0]] = got[1]
+            del got
+            while turn in waiting:
+                result = waiting.pop(turn)
+                slots.release()
+                yield turn, result
+                turn += 1
+        for task in workers:  # a worker that died of something no item caught
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        if source_error is not None:
+            raise source_error
+    finally:
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
-        raise
+
+
+def _puller(items: Iterable[Any] | AsyncIterable[Any]) -> Callable[[], Awaitable[Any]]:
+    """A function giving the next item of ``items`` (``_END`` after the last)."""
+    if isinstance(items, AsyncIterable):
+        ait = aiter(items)
+
+        async def next_async() -> Any:
+            return await anext(ait, _END)
+
+        return next_async
+    check_items(items)
+    it = iter(items)
+
+    async def next_sync() -> Any:
+        return next(it, _END)
+
+    return next_sync
+
+
+async def collect_batch(
+    items: Iterable[Any] | AsyncIterable[Any],
+    send: Callable[[ChatRequest], Awaitable[Response]],
+    **engine: Any,
+) -> list[Response | AIError]:
+    """Every result of :func:`stream_batch`, in input order, as one list. Items not sent
+    because the batch was cancelled are BatchCancelledError, the input read to its end."""
+    source: Iterator[Any] | AsyncIterator[Any] = (
+        aiter(items) if isinstance(items, AsyncIterable) else iter(check_items(items)))  # type: ignore[arg-type]
+    results: list[Response | AIError | None] = []
+    async for index, result in stream_batch(source, send, **engine):
+        if index >= len(results):
+            results.extend([None] * (index + 1 - len(results)))
+        results[index] = result
+    cancel = engine.get("cancel")
+    if cancel is not None and cancel.is_set():  # what was never taken comes back as not sent
+        if isinstance(source, AsyncIterator):
+            async for _ in source:
+                results.append(None)
+        else:
+            results.extend(None for _ in source)
     return [r if r is not None else BatchCancelledError(
         f"item {i} was not sent: the batch was cancelled") for i, r in enumerate(results)]
+
+
+def check_items(items: Iterable[T] | AsyncIterable[T]) -> Iterable[T] | AsyncIterable[T]:
+    """``items``, if it is an iterable or async iterable of items; ValidationError if not
+    (a str is one prompt, not a batch)."""
+    if isinstance(items, AsyncIterable):
+        return items
+    if not isinstance(items, Iterable) or isinstance(items, str | bytes):
+        raise ValidationError(f"a batch takes a list, an iterable or an async iterable of "
+                              f"prompts, not {type(items).__name__}", field="items")
+    return items
+
+
+async def run_batch(
+    requests: Sequence[ChatRequest | AIError],
+    send: Callable[[ChatRequest], Awaitable[Response]],
+    *,
+    concurrency: int,
+    pacer: Pacer | None = None,
+    progress: Callable[[BatchProgress], Any] | None = None,
+    on_result: Callable[[int, Response | AIError], Any] | None = None,
+    cancel: threading.Event | asyncio.Event | None = None,
+) -> list[Response | AIError]:
+    """Send every request of a list through ``send``; results in input order. The
+    list form of :func:`stream_batch`.
+
+    An entry of ``requests`` that is already an AIError (an item :func:`prepare` could not
+    build) is that item's result: it is not sent, and reported like any other result.
+    A request is let go once sent, so a large batch does not hold every request until its
+    end (when the caller keeps no reference to ``requests`` either)."""
+    batch_window(concurrency)
+    pending: list[ChatRequest | AIError | None] = list(requests)
+    del requests
+    return await collect_batch(_handed_out(pending), send, concurrency=concurrency,
+                               pacer=pacer, progress=progress, on_result=on_result,
+                               cancel=cancel, total=len(pending))
+
+
+def _handed_out(pending: list[T | None]) -> Iterator[T]:
+    """The entries of ``pending`` in order, each cleared from the list as it is taken."""
+    for index in range(len(pending)):
+        entry, pending[index] = pending[index], None
+        yield entry  # type: ignore[misc]  # every entry is set until taken
 
 
 def _callback(name: str, function: Callable[..., Any], *args: Any) -> None:

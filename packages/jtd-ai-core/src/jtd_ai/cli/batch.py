@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 import threading
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import click
 
 from jtd_ai.cli.exits import INTERRUPTED, ITEMS_FAILED, OK, OUTPUT_FAILED, USAGE, CliError
+from jtd_ai.cli.jobs import provider_batch_options, run_provider_batch
 from jtd_ai.cli.options import options_from_pairs
 from jtd_ai.cli.output import echo, emit_json, money
 from jtd_ai.cli.progress import Display, make_display
@@ -17,8 +21,10 @@ from jtd_ai.cli.render import error_dict, response_dict
 from jtd_ai.cli.state import state
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+
     from jtd_ai.batch import BatchProgress
-    from jtd_ai.cli.jsonl import BatchItem
+    from jtd_ai.cli.jsonl import BadLine, BatchItem, Finished
     from jtd_ai.driver import Driver
     from jtd_ai.errors import AIError
     from jtd_ai.request import ChatRequest
@@ -43,25 +49,117 @@ class _Tally:
         self.progress = progress
 
 
-def _requests(driver: Driver, items: list[BatchItem], model: str | None,
-              defaults: dict[str, Any], source: str) -> list[ChatRequest]:
-    """Each item's validated request; a bad option stops the batch before any send."""
-    from jtd_ai.batch import item_error
+class _Feed:
+    """The input as the batch takes it: items whose id (or bad line) the output already
+    holds are skipped, each other item is made into its request (a bad line or option is
+    that item's ValidationError, never sent), and the id of each index in flight is kept
+    until its result is written. Nothing else of an item is kept."""
 
-    requests = []
-    for item in items:
+    def __init__(self, entries: Iterable[BatchItem | BadLine], done: Finished,
+                 build: Callable[[BatchItem], ChatRequest], source: str) -> None:
+        self._entries = entries
+        self._source = source
+        self._done = done
+        self._build = build
+        #: Non-blank input lines read so far, and those skipped as already done.
+        self.read = 0
+        self.skipped = 0
+        #: Items handed to the batch so far; whether the input was read to its end.
+        self.taken = 0
+        self.ended = False
+        #: index -> (id, line): the line only for an input problem (how resume knows it).
+        self._flight: dict[int, tuple[str | int, int | None]] = {}
+
+    def __iter__(self) -> Iterator[ChatRequest | AIError]:
+        from jtd_ai.batch import item_error
+        from jtd_ai.cli.jsonl import BadLine
+        from jtd_ai.errors import ValidationError
+
+        for entry in self._entries:
+            self.read += 1
+            if isinstance(entry, BadLine):
+                if entry.line in self._done.lines:
+                    self.skipped += 1
+                    continue
+                yield self._hand(entry.id, entry.line, ValidationError(entry.problem,
+                                                                       field="input"))
+                continue
+            if entry.key in self._done.ids or entry.line in self._done.lines:
+                self.skipped += 1
+                continue
+            try:
+                request: ChatRequest | AIError = self._build(entry)
+                line = None
+            except Exception as exc:  # a ValidationError, or whatever else a bad item raised
+                error = item_error(exc, built=False)
+                request = ValidationError(f"{self._source} line {entry.line} (id "
+                                          f"{entry.key}): {error}",
+                                          field=getattr(error, "field", None))
+                line = entry.line
+            yield self._hand(entry.id, line, request)
+        self.ended = True
+
+    def _hand(self, ident: str | int, line: int | None,
+              request: ChatRequest | AIError) -> ChatRequest | AIError:
+        self._flight[self.taken] = (ident, line)
+        self.taken += 1
+        return request
+
+    def item(self, index: int) -> tuple[str | int, int | None]:
+        """The (id, bad line or None) of the item at ``index``, forgotten once asked."""
+        return self._flight.pop(index)
+
+
+def _regular_file(file: IO[str]) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(file.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's StringIO)
+        return False
+
+
+async def _off_loop(items: Iterable[Any], stop: threading.Event) -> AsyncIterator[Any]:
+    """``items``, read on a thread of their own: reading a pipe or a terminal waits for the
+    writer, and must not stop the event loop (and the requests in flight) meanwhile. The
+    thread is a daemon, handing over one item at a time: a reader still waiting for input
+    when the batch is stopped holds nothing up, nor does one waiting once ``stop`` is set
+    (the first Ctrl-C while the terminal or the pipe has sent nothing more)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    handed: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue(maxsize=1)
+
+    def hand(entry: tuple[bool, Any]) -> None:
+        asyncio.run_coroutine_threadsafe(handed.put(entry), loop).result()
+
+    def read() -> None:
         try:
-            requests.append(driver.build_request(
-                list(item.messages), model=item.model or model, **{**defaults, **item.options}))
-        except Exception as exc:  # a ValidationError, or whatever else a bad item raised
-            error = item_error(exc, built=False)
-            raise CliError(f"{source} line {item.line} (id {item.key}): {error}; nothing "
-                           f"was sent", USAGE) from None
-    return requests
+            for item in items:
+                hand((True, item))
+            last: tuple[bool, Any] = (False, None)
+        except Exception as exc:  # the input failed: raised in the batch, after the others
+            last = (False, exc)
+        except BaseException:  # the loop is gone (the batch stopped): nothing to tell
+            return
+        with contextlib.suppress(BaseException):
+            hand(last)
+
+    threading.Thread(target=read, name="jtd-ai-batch-input", daemon=True).start()
+    while True:
+        try:
+            more, item = await asyncio.wait_for(handed.get(), 0.2)
+        except TimeoutError:  # still waiting for the writer: stopped meanwhile?
+            if stop.is_set():
+                return
+            continue
+        if not more:
+            if item is not None:
+                raise item
+            return
+        yield item
 
 
-async def _send(driver: Driver, requests: list[ChatRequest], *, concurrency: int,
-                display: Display, on_result: Any, cancel: threading.Event,
+async def _send(driver: Driver, feed: Iterable[Any] | AsyncIterable[Any], *,
+                concurrency: int, display: Display, on_result: Any, cancel: threading.Event,
                 tally: _Tally) -> bool:
     """Run the batch; True when a second Ctrl-C abandoned the requests in flight."""
     import asyncio
@@ -74,8 +172,13 @@ async def _send(driver: Driver, requests: list[ChatRequest], *, concurrency: int
 
     try:
         with graceful_sigint(cancel, display.note):
-            await driver.asend_batch(requests, concurrency=concurrency, progress=progress,
-                                     on_result=on_result, cancel=cancel)
+            # Results are written by on_result as each item finishes; the stream is only
+            # drained here (so nothing waits to be handed out).
+            async with contextlib.aclosing(driver.astream_batch(
+                    feed, concurrency=concurrency, progress=progress,
+                    on_result=on_result, cancel=cancel)) as results:
+                async for _ in results:
+                    pass
     except asyncio.CancelledError:
         return True
     finally:
@@ -83,14 +186,27 @@ async def _send(driver: Driver, requests: list[ChatRequest], *, concurrency: int
     return False
 
 
-def _summary(tally: _Tally, *, skipped: int, pending: int, elapsed: float, output: Path,
+def _check_defaults(model: str | None, defaults: dict[str, Any]) -> None:
+    """A bad ``--option`` (every item's default) stops the batch before anything is sent."""
+    from jtd_ai.errors import ValidationError
+    from jtd_ai.messages import Message
+    from jtd_ai.request import ChatRequest
+
+    try:
+        ChatRequest.build((Message.user("probe"),), model or "probe", **defaults)
+    except ValidationError as exc:
+        raise CliError(f"{exc}; nothing was sent", USAGE) from None
+
+
+def _summary(tally: _Tally, *, feed: _Feed, elapsed: float, output: Path,
              interrupted: bool) -> dict[str, Any]:
     progress = tally.progress
     sent = progress.finished if progress else 0
     return {
         "output": str(output), "sent": sent, "ok": tally.ok,
-        "failed": tally.failed, "skipped": skipped,
-        "not_sent": pending - sent, "interrupted": interrupted,
+        "failed": tally.failed, "skipped": feed.skipped,
+        "not_sent": feed.taken - sent, "input_finished": feed.ended,
+        "interrupted": interrupted,
         "unwritten": tally.unwritten,
         "output_error": _why(tally.write_error) if tally.write_error else None,
         "input_tokens": progress.input_tokens if progress else 0,
@@ -110,13 +226,14 @@ def _print_summary(data: dict[str, Any]) -> None:
 
     unwritten = (f", {data['unwritten']} not written (the output failed)"
                  if data["unwritten"] else "")
+    unread = "" if data["input_finished"] else " (nor the rest of the input, not read)"
     echo(
         f"{data['ok']} ok, {data['failed']} failed, {data['skipped']} skipped (already in "
-        f"{data['output']}), {data['not_sent']} not sent{unwritten}; tokens "
+        f"{data['output']}), {data['not_sent']} not sent{unread}{unwritten}; tokens "
         f"{data['input_tokens']} in / {data['output_tokens']} out, "
         f"{money(Decimal(data['cost']))}; {data['elapsed']:.1f}s, {data['rate']:.1f}/s",
         err=True)
-    if data["not_sent"] or data["unwritten"]:
+    if data["not_sent"] or data["unwritten"] or not data["input_finished"]:
         echo("run the same command again to send the rest", err=True)
 
 
@@ -138,53 +255,64 @@ def _print_summary(data: dict[str, Any]) -> None:
               help="Send again the ids whose only lines in the output are errors.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@provider_batch_options
 def batch(input_file: IO[str], output: Path, provider: str | None, model: str | None,
           option_pairs: tuple[tuple[str, str], ...], concurrency: int, retry_failed: bool,
-          quiet: bool, as_json: bool) -> None:
+          quiet: bool, as_json: bool, provider_batch: bool = False,
+          poll_interval: float | None = None) -> None:
     """Send every prompt of INPUT (JSONL, '-' for stdin) and write the replies to OUTPUT.
 
-    Each output line carries its input's id; failed items are written as error lines
-    ({"id": ..., "ok": false, "error": {...}}). Ctrl-C stops sending and keeps every
+    INPUT is read as the batch goes, so its size does not matter. Each output line carries
+    its input's id; failed items, and input lines that cannot be sent, are written as error
+    lines ({"id": ..., "ok": false, "error": {...}}). Ctrl-C stops sending and keeps every
     finished line; run the same command again to resume. Exit 1 if any item failed, 4 if
     the output could not be written (a full disk). See docs/cli.md for the line formats.
     """
     import asyncio
 
-    from jtd_ai.cli.jsonl import OutputFile, parse_items
+    from jtd_ai.cli.jsonl import OutputFile, read_items
 
     source = getattr(input_file, "name", "input")
-    items = parse_items(input_file, source)
+    defaults = options_from_pairs(option_pairs)
+    _check_defaults(model, defaults)
+    if provider_batch:  # the provider's own batch jobs: jtd_ai.cli.jobs
+        raise click.exceptions.Exit(run_provider_batch(
+            input_file, output, provider=provider, model=model, defaults=defaults,
+            quiet=quiet, as_json=as_json, poll_interval=poll_interval))
     driver = state().manager.driver(provider)
-    requests = _requests(driver, items, model, options_from_pairs(option_pairs), source)
     out = OutputFile(output)
     try:
-        skip, _, _ = out.finished(retry_failed=retry_failed)
-        todo = [(item, req) for item, req in zip(items, requests, strict=True)
-                if item.key not in skip]
+        done = out.finished(retry_failed=retry_failed)
         out.open()
     except OSError as exc:
         raise CliError(f"cannot use {output} as the output: {_why(exc)}; nothing was sent",
                        OUTPUT_FAILED) from None
-    skipped = len(items) - len(todo)
     if out.trimmed:
         echo(f"{output}: removed an unfinished last line (a crash mid-write, or a line that "
              f"is not UTF-8); that item will be sent again", err=True)
+
+    def build(item: BatchItem) -> ChatRequest:
+        return driver.build_request(list(item.messages), model=item.model or model,
+                                    **{**defaults, **item.options})
+
+    # The input is read as the batch goes: memory holds the items in flight, not the file.
+    feed = _Feed(read_items(input_file, source), done, build, source)
     tally = _Tally()
     cancel = threading.Event()
 
     def on_result(index: int, result: Response | AIError) -> None:
-        from jtd_ai.errors import AIError, BatchCancelledError
+        from jtd_ai.errors import AIError
 
-        item = todo[index][0]
-        if isinstance(result, BatchCancelledError):
-            return  # never sent: a re-run sends it
+        ident, bad_line = feed.item(index)
         if tally.write_error is not None:
             tally.unwritten += 1  # not recorded, so a re-run sends it again
             return
         if isinstance(result, AIError):
-            line = {"id": item.id, "ok": False, "error": error_dict(result)}
+            line = {"id": ident, "ok": False, "error": error_dict(result)}
+            if bad_line is not None:
+                line["line"] = bad_line  # resume knows a bad line by its number
         else:
-            line = {"id": item.id, "ok": True, **response_dict(result)}
+            line = {"id": ident, "ok": True, **response_dict(result)}
         try:
             out.write(line)
         except OSError as exc:  # a full disk, a file gone: stop sending, keep what is there
@@ -200,25 +328,27 @@ def batch(input_file: IO[str], output: Path, provider: str | None, model: str | 
             tally.ok += 1
 
     started = time.monotonic()
-    display = make_display("batch", len(todo), quiet=quiet or not todo)
-    if skipped:
-        display.note(f"skipping {skipped} of {len(items)} ids already in {output}")
+    display = make_display("batch", None, quiet=quiet)
     try:
-        abandoned = False
-        if todo:
-            abandoned = asyncio.run(_send(
-                driver, [req for _, req in todo], concurrency=concurrency, display=display,
-                on_result=on_result, cancel=cancel, tally=tally))
+        # A file on disk is read on the loop (fast, never waits); a pipe or a terminal on a
+        # thread, so a writer that is slow to send its lines does not stall the batch.
+        source = (cast("Iterable[Any]", feed) if _regular_file(input_file)
+                  else _off_loop(feed, cancel))
+        abandoned = asyncio.run(_send(driver, source, concurrency=concurrency,
+                                      display=display, on_result=on_result, cancel=cancel,
+                                      tally=tally))
     finally:
         display.stop()
         try:
             out.close()
         except OSError as exc:  # a file system that reports a failed write only now
             tally.write_error = tally.write_error or exc
+    if feed.skipped:
+        echo(f"skipping {feed.skipped} of {feed.read} ids already in {output}", err=True)
     failed_output = tally.write_error is not None
     interrupted = abandoned or (cancel.is_set() and not failed_output)
-    data = _summary(tally, skipped=skipped, pending=len(todo),
-                    elapsed=time.monotonic() - started, output=output, interrupted=interrupted)
+    data = _summary(tally, feed=feed, elapsed=time.monotonic() - started, output=output,
+                    interrupted=interrupted)
     if as_json:
         emit_json(data)
     _print_summary(data)

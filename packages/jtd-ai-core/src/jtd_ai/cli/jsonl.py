@@ -6,9 +6,14 @@ Input: one JSON object per line (blank lines skipped), see docs/cli.md::
     {"id": "q2", "messages": [{"role": "user", "content": "Hi"}], "model": "gpt-4o",
      "system": "Be brief", "options": {"temperature": 0.2, "max_tokens": 50}}
 
+Input is read as the batch goes (:func:`read_items`): a bad line is reported as that line's
+error, and the batch goes on.
+
 Output: one JSON object per finished item, written whole as it finishes, so an interrupted
 run leaves only complete lines (a process killed inside a write leaves at most one
-unfinished last line, cut off by the next run); ids already there are skipped on a re-run.
+unfinished last line, cut off by the next run); ids already there are skipped on a re-run,
+and so are the input lines already reported as unusable (their error lines carry
+``"line"``).
 """
 
 from __future__ import annotations
@@ -21,15 +26,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
+import attrs
 from attrs import frozen
 
-from jtd_ai.cli.exits import USAGE, CliError
 from jtd_ai.messages import Message
 
-__all__ = ["BatchItem", "OutputFile", "parse_items"]
+__all__ = ["BadLine", "BatchItem", "Finished", "OutputFile", "read_items"]
 
 _ROLES = {"system": Message.system, "user": Message.user, "assistant": Message.assistant}
-_MAX_PROBLEMS = 10
 #: A UTF-16 surrogate code point: in text read with ``surrogateescape`` a byte that is not
 #: UTF-8; in a decoded JSON string a lone ``\\ud800`` escape, which is no character at all.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -112,53 +116,78 @@ def _lone_surrogate(data: Any) -> str | None:
     return None
 
 
-def parse_items(lines: Iterable[str], source: str) -> list[BatchItem]:
-    """Every item of the input; any bad line stops the batch before anything is sent.
+@frozen
+class BadLine:
+    """An input line that cannot be sent: its number, the id it is known by (its own id when
+    that could be read, else its line number, as for a line without an id) and why."""
+
+    line: int
+    id: str | int
+    key: str
+    problem: str
+
+
+def _readable_id(data: Any, line: int) -> str | int:
+    ident = data.get("id", line) if isinstance(data, dict) else line
+    return ident if isinstance(ident, str | int) and not isinstance(ident, bool) else line
+
+
+def read_items(lines: Iterable[str], source: str) -> Iterator[BatchItem | BadLine]:
+    """Each input line as it is read: an item, or a BadLine naming what is wrong with it
+    (the batch goes on without it). Blank lines are skipped. Only ids are remembered (to
+    find one used twice), never the items.
 
     ``lines`` should be read with ``errors="surrogateescape"``: a line that is not UTF-8
     is then reported by number instead of failing the whole read."""
     from jtd_ai.wire import loads
 
-    items: list[BatchItem] = []
     seen: dict[str, int] = {}
-    problems: list[str] = []
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         bad_byte = _SURROGATE.search(raw)
         if bad_byte:
-            problems.append(f"{source} line {number}: not UTF-8 text (an invalid byte at "
-                            f"column {bad_byte.start() + 1})")
+            yield _bad(number, number, source, f"not UTF-8 text (an invalid byte at column "
+                                               f"{bad_byte.start() + 1})")
             continue
         try:
             data = loads(raw)  # too deep or too long a number is a JSONDecodeError too
         except json.JSONDecodeError as exc:
-            problems.append(f"{source} line {number}: not JSON ({exc.msg} at column "
-                            f"{exc.colno})")
+            yield _bad(number, number, source, f"not JSON ({exc.msg} at column {exc.colno})")
             continue
+        ident = _readable_id(data, number)
         lone = _lone_surrogate(data)
         if lone is not None:
-            problems.append(f"{source} line {number}: holds a lone surrogate ({lone}), which "
-                            f"is not a character and cannot be sent as UTF-8")
+            yield _bad(number, ident, source, f"holds a lone surrogate ({lone}), which is not "
+                                              f"a character and cannot be sent as UTF-8")
             continue
         try:
             item = _item(number, data)
         except ValueError as exc:
-            problems.append(f"{source} line {number}: {exc}")
+            yield _bad(number, ident, source, str(exc))
             continue
         if item.key in seen:
-            problems.append(f"{source} line {number}: id {item.key} is already used on line "
-                            f"{seen[item.key]}; ids must be unique (they are how a re-run "
-                            f"knows what is done)")
+            yield _bad(number, ident, source, f"id {item.key} is already used on line "
+                                              f"{seen[item.key]}; ids must be unique (they are "
+                                              f"how a re-run knows what is done)")
             continue
         seen[item.key] = number
-        items.append(item)
-    if problems:
-        more = len(problems) - _MAX_PROBLEMS
-        text = "\n".join(problems[:_MAX_PROBLEMS]) + (f"\n... and {more} more" if more > 0
-                                                       else "")
-        raise CliError(f"the input is not valid; nothing was sent:\n{text}", USAGE)
-    return items
+        yield item
+
+
+def _bad(line: int, ident: str | int, source: str, problem: str) -> BadLine:
+    return BadLine(line, ident, id_key(ident), f"{source} line {line}: {problem}")
+
+
+@frozen
+class Finished:
+    """What the output already holds: the ids done, and the input lines already reported
+    as unusable (an input problem is recorded by line number, not by id)."""
+
+    ids: set[str]
+    lines: set[int]
+    ok: int = 0
+    failed: int = 0
 
 
 class OutputFile:
@@ -183,23 +212,29 @@ class OutputFile:
         except FileNotFoundError:
             return False
 
-    def finished(self, *, retry_failed: bool = False) -> tuple[set[str], int, int]:
-        """(ids to skip, ok lines, error lines) from the whole lines already written; a
-        line that is not UTF-8 JSON (a crash's leftovers) is not counted."""
-        skip: set[str] = set()
-        ok = failed = 0
+    def finished(self, *, retry_failed: bool = False) -> Finished:
+        """The ids and input lines to skip, from the whole lines already written (with
+        ``retry_failed``, error lines are not skipped); a line that is not UTF-8 JSON (a
+        crash's leftovers) is not counted."""
+        done = Finished(set(), set())
         if not self._regular():
-            return skip, ok, failed
+            return done
+        ok = failed = 0
         with self.path.open("rb") as existing:
             for data in _records(existing):
                 if data.get("ok") is True:
                     ok += 1
-                    skip.add(id_key(data["id"]))
+                    done.ids.add(id_key(data["id"]))
+                    continue
+                failed += 1
+                if retry_failed:
+                    continue
+                line = data.get("line")
+                if isinstance(line, int) and not isinstance(line, bool):
+                    done.lines.add(line)  # a bad input line: its id may be taken by no item
                 else:
-                    failed += 1
-                    if not retry_failed:
-                        skip.add(id_key(data["id"]))
-        return skip, ok, failed
+                    done.ids.add(id_key(data["id"]))
+        return attrs.evolve(done, ok=ok, failed=failed)
 
     def open(self) -> None:
         """Open for appending, first cutting off an unfinished last line, and a last line

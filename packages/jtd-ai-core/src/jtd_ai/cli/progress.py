@@ -1,4 +1,5 @@
-"""Batch progress on stderr: a rich bar on a terminal, a plain line every 10% otherwise."""
+"""Batch progress on stderr: a rich bar on a terminal, a plain line every 10% otherwise
+(every 10 seconds when the total is not known)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ __all__ = ["Display", "describe", "make_display"]
 
 
 def _eta(progress: BatchProgress) -> str:
+    if progress.total is None:
+        return "?"  # an input read as the batch goes: its length is not known
     left = progress.total - progress.finished
     if left <= 0:
         return "0s"
@@ -53,13 +56,24 @@ class _Quiet:
 
 
 class _Lines(_Quiet):
-    """One line at each tenth of the batch (for logs and CI)."""
+    """One line at each tenth of the batch (for logs and CI); every 10 seconds when the
+    total is not known."""
+
+    #: Seconds between lines when the total is not known.
+    every = 10.0
 
     def __init__(self, label: str) -> None:
         self.label = label
         self._step = -1
+        self._next = 0.0
 
     def update(self, progress: BatchProgress) -> None:
+        if progress.total is None:
+            if progress.elapsed >= self._next:
+                self._next = progress.elapsed + self.every
+                click.echo(f"{self.label}: {progress.finished} done, {describe(progress)}",
+                           err=True)
+            return
         total = max(progress.total, 1)
         step = progress.finished * 10 // total
         if step > self._step:
@@ -71,7 +85,7 @@ class _Lines(_Quiet):
 class _Bar:
     """A rich progress bar with rate, ETA, tokens and cost."""
 
-    def __init__(self, label: str, total: int) -> None:
+    def __init__(self, label: str, total: int | None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -93,7 +107,7 @@ class _Bar:
         self._progress.stop()
 
 
-def make_display(label: str, total: int, *, quiet: bool = False) -> Display:
+def make_display(label: str, total: int | None, *, quiet: bool = False) -> Display:
     """The display that suits stderr: a bar on a terminal, lines elsewhere, or none."""
     if quiet:
         return _Quiet()
