@@ -13,9 +13,9 @@ import json
 from typing import Any
 
 from jtd_ai import ContentFilteredError, FinishReason, QuotaExceededError, TokenUsage
-from jtd_ai.errors import ProviderUnavailableError
+from jtd_ai.errors import ProviderError, ProviderUnavailableError
 from jtd_ai.testing import CannedResponse, DriverConformanceTests, WireSamples
-from jtd_ai.testing.conformance import ExpectedCall
+from jtd_ai.testing.conformance import BatchSamples, ExpectedCall
 
 KEY = "AIza.conformance-key.0123456789abcd"
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -83,11 +83,40 @@ def filtered(category: str, message: str | None = None) -> dict[str, Any]:
     return {"error": ContentFilteredError, "error_attrs": attrs}
 
 
+def batch_operation(state: str, **fields: Any) -> dict[str, Any]:
+    """The operation batchGenerateContent and batches.get return
+    (ai.google.dev/api/batch-api: GenerateContentBatch in ``metadata``)."""
+    return {"name": "batches/123456", "metadata": {
+        "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+        "model": "models/gemini-2.5-flash", "displayName": "job", "name": "batches/123456",
+        "state": state, "batchStats": {"requestCount": "2", "pendingRequestCount": "2"}},
+        **fields}
+
+
+# Two inline requests: the first answered, the second refused (a google.rpc.Status).
+GEMINI_BATCH = BatchSamples(
+    prompts=["Hello", "Bad one"],
+    steps=[
+        CannedResponse(200, batch_operation("BATCH_STATE_PENDING"),
+                       sent_url="/models/gemini-2.5-flash:batchGenerateContent"),
+        CannedResponse(200, batch_operation("BATCH_STATE_SUCCEEDED", done=True, response={
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main."
+                     "GenerateContentBatchOutput",
+            "inlinedResponses": {"inlinedResponses": [
+                {"response": reply({"text": "Hello there!"}), "metadata": {"key": "item-0"}},
+                {"error": {"code": 3, "message": "Request contains an invalid argument."},
+                 "metadata": {"key": "item-1"}}]}}), sent_url="/batches/123456"),
+    ],
+    results=["Hello there!", ProviderError],
+)
+
+
 class TestGeminiConformance(DriverConformanceTests):
     driver = "gemini"
     settings = {"api_key": KEY}
     model = "gemini-2.5-flash"
     live_env = ("GEMINI_API_KEY",)
+    batch_samples = GEMINI_BATCH
     samples = WireSamples(
         chat=CannedResponse(200, reply({"text": "Hello there!"}, usage=USAGE),
                             content="Hello there!", finish_reason="stop", usage=COUNTED,

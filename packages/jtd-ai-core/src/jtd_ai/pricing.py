@@ -60,17 +60,37 @@ class Pricing:
     #: Where the price came from: "config", "provider", a driver's table name, ...
     source: str = "unknown"
     as_of: dt.date | None = None
+    #: What the provider's batch API bills, as a fraction of these rates (``0.5``: half
+    #: price), from the same source and date; None where no batch price is published.
+    batch_factor: Decimal | None = field(default=None, converter=_dec)
 
     def __attrs_post_init__(self) -> None:
         from jtd_ai.errors import ValidationError
 
-        for name in ("input", "output", "cached_input", "cache_write", "reasoning"):
+        for name in ("input", "output", "cached_input", "cache_write", "reasoning",
+                     "batch_factor"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValidationError(f"price {name} cannot be negative", field=name)
 
     def cost(self, usage: TokenUsage) -> Decimal:
         return cost_of(usage, self)
+
+    def for_batch(self) -> Pricing | None:
+        """The rates of a provider batch job (every rate times :attr:`batch_factor`,
+        tiers too), or None when no batch price is published."""
+        factor = self.batch_factor
+        if factor is None:
+            return None
+
+        def scaled(value: Decimal | None) -> Decimal | None:
+            return None if value is None else value * factor
+
+        tiers = tuple(PriceTier(t.above_input_tokens, t.input * factor, t.output * factor,
+                                scaled(t.cached_input)) for t in self.tiers)
+        return Pricing(self.input * factor, self.output * factor, scaled(self.cached_input),
+                       scaled(self.cache_write), scaled(self.reasoning), tiers,
+                       source=f"{self.source} (batch x{factor})", as_of=self.as_of)
 
 
 def cost_of(usage: TokenUsage, pricing: Pricing) -> Decimal:

@@ -58,6 +58,7 @@ from jtd_ai.wire import HttpRequest, HttpResponse, loads
 if TYPE_CHECKING:
     import httpx
 
+    from jtd_ai.batch_protocol import BatchProtocol
     from jtd_ai.config import ProviderConfig
     from jtd_ai.pricing import Pricing
     from jtd_ai.request import ChatRequest
@@ -188,6 +189,11 @@ class ChatProtocol(abc.ABC):
 
     def pricing(self, model: str) -> Pricing | None:
         """The price of ``model``, from the driver's dated table; None when unknown."""
+        return None
+
+    def batch_protocol(self) -> BatchProtocol | None:
+        """The provider's own batch API (:mod:`jtd_ai.batch_protocol`), or None (the
+        default) when the driver offers none."""
         return None
 
     def rate_limit(self, headers: Mapping[str, str]) -> RateLimitInfo | None:

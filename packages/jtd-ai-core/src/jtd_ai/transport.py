@@ -218,6 +218,8 @@ class Transport:
                     f"{self.config.name}: the request body cannot be encoded as JSON "
                     f"({type(exc).__name__}: {redact(str(exc))[:200]})") from None
             headers.setdefault("content-type", "application/json")
+        elif req.content is not None:
+            body = req.content
         if req.stream == "sse":
             headers.setdefault("accept", "text/event-stream")
         if log.isEnabledFor(logging.DEBUG):

@@ -73,6 +73,9 @@ class HttpRequest:
     headers: Mapping[str, str] = field(factory=dict)
     #: How a streamed body is framed; None for a plain (non-streamed) body.
     stream: Literal["sse", "ndjson"] | None = None
+    #: A body sent as these bytes instead of ``json`` (a file upload); set its content-type
+    #: in ``headers``.
+    content: bytes | None = field(default=None, repr=False)
 
 
 @frozen

@@ -11,6 +11,9 @@ a per-call cost and is left out.
 Models that bill more above 200k prompt tokens carry a :class:`PriceTier`: when a prompt
 has more than 200,000 tokens, every token of the call is billed at the higher rates.
 Override any entry with a ``prices`` table in the provider's configuration.
+
+Batch mode bills 50% of these rates (``batch_factor``; the Batch API guide,
+ai.google.dev/gemini-api/docs/batch-api, read 2026-12-04).
 """
 
 from __future__ import annotations
@@ -26,18 +29,21 @@ AS_OF = dt.date(2026, 11, 24)
 _OFFICIAL = "ai.google.dev/gemini-api/docs/pricing"
 _SECONDARY = "morphllm.com/gemini-api-pricing (quoting ai.google.dev)"
 _LONG_PROMPT = 200_000
+#: Batch mode's price as a fraction of the standard rates.
+BATCH_FACTOR = "0.5"
 
 
 def _flat(input: str, output: str, cached: str | None = None, *,
           source: str = _OFFICIAL) -> Pricing:
-    return Pricing(input=input, output=output, cached_input=cached, source=source, as_of=AS_OF)
+    return Pricing(input=input, output=output, cached_input=cached, source=source, as_of=AS_OF,
+                   batch_factor=BATCH_FACTOR)
 
 
 def _tiered(input: str, output: str, cached: str, long_input: str, long_output: str,
             long_cached: str) -> Pricing:
     tier = PriceTier(_LONG_PROMPT, input=long_input, output=long_output, cached_input=long_cached)
     return Pricing(input=input, output=output, cached_input=cached, tiers=(tier,),
-                   source=_OFFICIAL, as_of=AS_OF)
+                   source=_OFFICIAL, as_of=AS_OF, batch_factor=BATCH_FACTOR)
 
 
 #: Base model names; dated, numbered and preview variants of each resolve to the same price.

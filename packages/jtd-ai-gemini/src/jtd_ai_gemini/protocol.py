@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from jtd_ai.config import ProviderConfig, check_json_setting
@@ -39,6 +39,9 @@ from jtd_ai_gemini.models import model_info, read_model
 from jtd_ai_gemini.reply import blocked_prompt, filtered, finish_reason, read, translate
 from jtd_ai_gemini.stream import GeminiStreamDecoder
 from jtd_ai_gemini.wire import CountTokensResponse, ListModelsResponse
+
+if TYPE_CHECKING:
+    from jtd_ai.batch_protocol import BatchProtocol
 
 __all__ = ["GeminiProtocol"]
 
@@ -178,6 +181,12 @@ class GeminiProtocol(ChatProtocol):
 
     def pricing(self, model: str) -> Pricing | None:
         return price_table.lookup(model)
+
+    def batch_protocol(self) -> BatchProtocol:
+        """Batch mode (:mod:`jtd_ai_gemini.batch`)."""
+        from jtd_ai_gemini.batch import GeminiBatchProtocol
+
+        return GeminiBatchProtocol(self)
 
     # -- helpers -----------------------------------------------------------------------------
 

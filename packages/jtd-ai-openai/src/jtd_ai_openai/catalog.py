@@ -120,6 +120,9 @@ class PriceTable:
     aliases: Mapping[str, str] = field(factory=dict)
     #: Long-prompt prices by model: (above this many input tokens, input, cached, output).
     tiers: Mapping[str, tuple[int, str, str | None, str]] = field(factory=dict)
+    #: The Batch API's price as a fraction of every row's (``"0.5"``: half), from the same
+    #: source and date; None: no batch price published.
+    batch_factor: str | None = None
     #: Prices built so far, by model name (Pricing values are immutable, so shared).
     _built: dict[str, Pricing | None] = field(factory=dict, init=False, repr=False, eq=False)
 
@@ -170,7 +173,7 @@ class PriceTable:
             cached_input=None if cached is None else Decimal(cached),
             cache_write=None if write is None else Decimal(write),
             reasoning=None if reasoning is None else Decimal(reasoning), tiers=tiers,
-            source=self.source, as_of=self.as_of,
+            source=self.source, as_of=self.as_of, batch_factor=self.batch_factor,
         )
 
     def __contains__(self, model: object) -> bool:

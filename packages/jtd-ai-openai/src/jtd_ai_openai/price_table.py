@@ -3,7 +3,9 @@
 Source: OpenAI's pricing page (developers.openai.com/api/docs/pricing) and model pages,
 as quoted by the stored copies read on 2026-11-24 (the gpt-5.4 model page itself;
 api-evangelist's 2026-11-06 reading of the pricing page; tokenmix.ai 2026-06-04).
-Columns: input, cached input (None: no cache discount published), output. Reasoning tokens
+Columns: input, cached input (None: no cache discount published), output. The Batch API
+bills half of these rates (``batch_factor``; OpenAI's pricing page and Batch guide,
+platform.openai.com/docs/guides/batch, read 2026-12-04). Reasoning tokens
 are output tokens and billed at the output rate. Override any price per provider with
 ``[providers.NAME.prices."model"]`` in the config.
 """
@@ -42,4 +44,5 @@ OPENAI_PRICES = PriceTable(
     aliases={"chatgpt-4o-latest": "gpt-4o"},
     # gpt-5.4: prompts over 272K input tokens are billed at 2x input and 1.5x output.
     tiers={"gpt-5.4": (272_000, "5.00", "0.50", "22.50")},
+    batch_factor="0.5",
 )

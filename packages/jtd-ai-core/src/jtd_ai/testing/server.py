@@ -15,11 +15,14 @@ Routes: ``/v1/chat/completions``, ``/v1/models``, ``/v1/models/{m}``, ``/v1/lang
 ``:streamGenerateContent`` (SSE with ``?alt=sse``, else a JSON array), ``:countTokens``
 (Gemini; key in ``x-goog-api-key`` or ``?key=``; the same under ``/v1`` for a request with
 such a key and no ``Authorization``); ``/api/chat``, ``/api/tags``, ``/api/show``,
-``/api/ps``, ``/api/version`` (Ollama). Replies follow the rule in
-:mod:`jtd_ai.testing.dialects`. Faults come from :meth:`FakeProviderServer.inject` or an
-``x-fake-fault`` request header (``status=429;retry_after=2``, ``delay=0.5``, ``reset_after=2``,
-``reset_after_bytes=40``, ``stall_after=2``, ``interval=0.1``, ``malformed=1``, ``hang=1``,
-``kind=insufficient_quota``, ``message=...``, ``header.retry-after-ms=250``).
+``/api/ps``, ``/api/version`` (Ollama); batch jobs: OpenAI's ``/v1/files`` and
+``/v1/batches`` and Gemini's ``:batchGenerateContent``, ``/v1beta/batches``, file upload and
+download (:attr:`FakeProviderServer.batches`, :mod:`jtd_ai.testing.batch_server`). Replies
+follow the rule in :mod:`jtd_ai.testing.dialects`. Faults come from
+:meth:`FakeProviderServer.inject` or an ``x-fake-fault`` request header
+(``status=429;retry_after=2``, ``delay=0.5``, ``reset_after=2``, ``reset_after_bytes=40``,
+``stall_after=2``, ``interval=0.1``, ``malformed=1``, ``hang=1``, ``kind=insufficient_quota``,
+``message=...``, ``header.retry-after-ms=250``).
 
 :attr:`FakeProviderServer.requests` records what arrived, keys masked (:class:`RecordedRequest`).
 
@@ -42,6 +45,7 @@ from typing import Any
 from aiohttp import web
 from attrs import define, field
 
+from jtd_ai.testing.batch_server import BatchReply, FakeBatches
 from jtd_ai.testing.dialects import (
     DIALECTS,
     Dialect,
@@ -230,6 +234,9 @@ class FakeProviderServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
+        #: The batch jobs and files (OpenAI Batch, Gemini batch mode); see
+        #: :mod:`jtd_ai.testing.batch_server` for how to steer them.
+        self.batches = FakeBatches(lambda: self.url)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -485,10 +492,12 @@ class FakeProviderServer:
                body: bytes, fault: Fault | None) -> _Answer:
         if path.startswith("/api/"):
             return self._ollama(method, path, headers, body, fault)
+        if path.startswith(("/upload/v1beta/", "/download/v1beta/")):
+            return self._gemini(method, path, query, headers, body, fault)
         if path.startswith("/v1beta/") or (path.startswith("/v1/") and _google_key(headers, query)):
             return self._gemini(method, path, query, headers, body, fault)
         if path.startswith("/v1/"):
-            return self._openai(method, path, headers, body, fault)
+            return self._openai(method, path, headers, body, fault, query)
         return _plain(None, 404, {"error": f"no route for {method} {path}"})
 
     def _fault_answer(self, dialect: Dialect, fault: Fault | None) -> _Answer | None:
@@ -513,7 +522,7 @@ class FakeProviderServer:
         return _plain(dialect, 200, dialect.reply(turn, reply, seq), headers)
 
     def _openai(self, method: str, path: str, headers: dict[str, str], body: bytes,
-                fault: Fault | None) -> _Answer:
+                fault: Fault | None, query: dict[str, str] | None = None) -> _Answer:
         dialect = DIALECTS["openai"]
         assert isinstance(dialect, OpenAIDialect)
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
@@ -530,6 +539,9 @@ class FakeProviderServer:
                        "x-ratelimit-reset-tokens": "0s"}
         if method == "POST" and path == "/v1/chat/completions":
             return self._chat(dialect, dialect.turn(json.loads(body), path, {}), seq_headers)
+        batch = self.batches.openai(method, path, query or {}, headers, body)
+        if batch is not None:
+            return _batch_answer(batch)
         if method == "GET" and path == "/v1/models":
             return _plain(dialect, 200, dialect.models(MODELS["openai"]), seq_headers)
         if method == "GET" and path.startswith("/v1/models/"):
@@ -552,12 +564,17 @@ class FakeProviderServer:
         dialect = DIALECTS["gemini"]
         assert isinstance(dialect, GeminiDialect)
         sent = headers.get("x-goog-api-key", query.get("key"))
-        if self.api_key is not None and sent != self.api_key:
+        # A resumable upload's URL carries its own authority (upload_id), as Google's does.
+        session = path.startswith("/upload/") and "upload_id" in query
+        if self.api_key is not None and sent != self.api_key and not session:
             return _plain(dialect, 400, dialect.error(
                 400, "API key not valid. Please pass a valid API key.", kind="API_KEY_INVALID"))
         failed = self._fault_answer(dialect, fault)
         if failed is not None:
             return failed
+        batch = self.batches.gemini(method, path, query, headers, body)
+        if batch is not None:
+            return _batch_answer(batch)
         version, _, rest = path.removeprefix("/").partition("/")
         if method == "GET" and rest == "models":
             token = query.get("pageToken", "page-0")
@@ -609,6 +626,10 @@ class FakeProviderServer:
                     404, f"model '{turn.model}' not found, try pulling it first"))
             return self._chat(dialect, turn, {})
         return _plain(dialect, 404, dialect.error(404, f"no route {method} {path}"))
+
+
+def _batch_answer(reply: BatchReply) -> _Answer:
+    return _Answer(reply.status, reply.payload(), reply.headers, content_type=reply.content_type)
 
 
 def _response(answer: _Answer) -> web.Response:
