@@ -1,4 +1,7 @@
-"""Opt-in budgets: checked before a call, a typed error saying the limit and the spend."""
+"""Opt-in budgets: checked before a call, a typed error saying the limit and the spend.
+
+The tests on ``stored`` and ``store_url`` run on both engines (a SQLite file, a PostgreSQL
+database; see helpers/pg_cluster.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +10,18 @@ import logging
 from decimal import Decimal
 
 import pytest
+from pg_cluster import (  # noqa: F401  (the fixtures: stored and store_url on both engines)
+    pg_cluster_fixture,
+    pg_url_fixture,
+    store_url_fixture,
+    stored_fixture,
+)
 
-from jtd_ai import AIError, BudgetExceededError, ConfigurationError
+from jtd_ai import AIError, AIManager, BudgetExceededError, ConfigurationError
 from jtd_ai.budget import BudgetLimits, BudgetPlugin, period_start
 from jtd_ai.calls import CallInfo
 from jtd_ai.ledger import Ledger, UsageRecord
-from jtd_ai.store import Store
+from jtd_ai.store import open_store
 
 # 1,000 in + 1,000 out on echo-1 at $1 / $1 per million: each 1-word call "a" costs
 # 1 x 1 + 2 x 1 = 3 per million ("echo: a" is 2 words).
@@ -56,19 +65,19 @@ def test_a_global_limit_counts_every_provider(stored) -> None:
     assert caught.value.scope == "global" and caught.value.spent == 2 * CALL
 
 
-def test_spend_from_other_processes_counts(stored, tmp_path) -> None:
+def test_spend_from_other_processes_counts(stored, store_url) -> None:
     ai = stored(prices=PRICES, budget={"providers": {"echo": "1.00"}})
     ai.driver().send_message("a")
     # Another process writes a big row into the same ledger.
-    Ledger(Store(tmp_path / "jtd-ai.db")).record(
+    Ledger(open_store(store_url)).record(
         UsageRecord(provider="echo", model="echo-1", cost=Decimal("0.999999")))
     with pytest.raises(BudgetExceededError) as caught:
         ai.driver().send_message("a")
     assert caught.value.spent == Decimal("0.999999") + CALL
 
 
-def test_a_new_period_starts_from_zero(tmp_path) -> None:
-    ledger = Ledger(Store(tmp_path / "db"))
+def test_a_new_period_starts_from_zero(store_url) -> None:
+    ledger = Ledger(open_store(store_url))
     ledger.record(UsageRecord(provider="p", model="m", cost=Decimal(5),
                               ts=dt.datetime(2026, 11, 30, 23, 0, tzinfo=dt.UTC)))
     now = [dt.datetime(2026, 11, 30, 23, 30, tzinfo=dt.UTC)]
@@ -93,8 +102,8 @@ def test_period_starts() -> None:
     assert period_start("all", moment) is None
 
 
-def test_only_chat_calls_are_checked(tmp_path) -> None:
-    ledger = Ledger(Store(tmp_path / "db"))
+def test_only_chat_calls_are_checked(store_url) -> None:
+    ledger = Ledger(open_store(store_url))
     ledger.record(UsageRecord(provider="p", model="m", cost=Decimal(1)))
     plugin = BudgetPlugin(BudgetLimits(limit=Decimal(0)), lambda: ledger)
     plugin.before_request(CallInfo(provider="p", driver="d", operation="models"))
@@ -102,14 +111,14 @@ def test_only_chat_calls_are_checked(tmp_path) -> None:
         plugin.before_request(CallInfo(provider="p", driver="d", operation="chat"))
 
 
-def test_an_unreadable_ledger_lets_calls_through_and_says_so(stored, tmp_path,
-                                                            caplog) -> None:
-    bad = tmp_path / "jtd-ai.db"
-    bad.write_bytes(b"junk" * 500)
-    ai = stored(prices=PRICES, budget={"limit": "0"})
-    with caplog.at_level(logging.WARNING, logger="jtd_ai"):
-        assert ai.driver().send_message("a").content == "echo: a"
-    assert ai.storage.error is not None
+def test_an_unreadable_ledger_lets_calls_through_and_says_so(tmp_path, caplog) -> None:
+    bad = tmp_path / "jtd-ai.db"  # a corrupt file: SQLite's case (PostgreSQL's unreachable
+    bad.write_bytes(b"junk" * 500)  # server: test_store_engines.py)
+    with AIManager(providers={"echo": {"prices": PRICES}}, default="echo", config_file=False,
+                   env={}, store={"path": str(bad)}, budget={"limit": "0"}) as ai:
+        with caplog.at_level(logging.WARNING, logger="jtd_ai"):
+            assert ai.driver().send_message("a").content == "echo: a"
+        assert ai.storage.error is not None
     assert any(str(bad) in r.getMessage() for r in caplog.records)
 
 

@@ -1,4 +1,7 @@
-"""The model catalog: sync reports, history kept, TTL-served listings, failure isolation."""
+"""The model catalog: sync reports, history kept, TTL-served listings, failure isolation.
+
+The tests on ``stored`` and ``store_url`` run on both engines (a SQLite file, a PostgreSQL
+database; see helpers/pg_cluster.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,12 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from pg_cluster import (  # noqa: F401  (the fixtures: stored and store_url on both engines)
+    pg_cluster_fixture,
+    pg_url_fixture,
+    store_url_fixture,
+    stored_fixture,
+)
 
 from jtd_ai import (
     AIManager,
@@ -19,7 +28,7 @@ from jtd_ai import (
     StoreError,
 )
 from jtd_ai.catalog import Catalog
-from jtd_ai.store import Store
+from jtd_ai.store import open_store
 from jtd_ai.testing import ScriptedTransport
 
 
@@ -133,10 +142,10 @@ async def test_async_listing_is_served_from_the_catalog(stored) -> None:
     assert len(transport.requests) == 1
 
 
-def test_a_listing_older_than_the_ttl_is_fetched_again(stored, tmp_path) -> None:
+def test_a_listing_older_than_the_ttl_is_fetched_again(stored, store_url) -> None:
     ai = stored(ScriptedTransport(listing(("new", 1))), store={"models_ttl": 3600})
     two_hours_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
-    Catalog(Store(tmp_path / "jtd-ai.db")).apply(
+    Catalog(open_store(store_url)).apply(
         "echo", [ModelInfo("old", "echo")], now=two_hours_ago)
     assert [m.id for m in ai.driver().get_available_models()] == ["new"]
     assert ai.catalog.is_active("echo", "old") is False
@@ -163,8 +172,8 @@ def test_refresh_asks_now_and_stores_it(stored) -> None:
     assert ai.catalog.is_active("echo", "a") is False
 
 
-def test_models_round_trip_through_the_catalog(tmp_path) -> None:
-    catalog = Catalog(Store(tmp_path / "db"))
+def test_models_round_trip_through_the_catalog(store_url) -> None:
+    catalog = Catalog(open_store(store_url))
     model = ModelInfo(
         "m1", "p", kind=ModelKind.CHAT, display_name="Model One", context_length=128_000,
         max_output_tokens=8192,

@@ -1,12 +1,20 @@
-"""Opt-in spending limits, checked before each chat call against the usage ledger.
+"""Opt-in spending limits, checked and reserved before each chat call, settled after it.
 
 ``[budget]`` in the config sets a global ``limit`` and/or per-provider limits in
 ``[budget.providers]``, in US dollars over a ``period`` ("day", "month" or "all"; calendar
-periods in UTC). Before a call is sent, the spend so far in the period (from the ledger,
-every process's rows included) is compared with each limit that applies; once a limit is
-reached the call raises :class:`~jtd_ai.errors.BudgetExceededError` saying the limit and the
-spend. Calls already in flight are not counted until they end, so concurrent calls can pass
-the check together and overshoot a limit by their own cost.
+periods in UTC). Before a call is sent, in one write transaction of the store (SQLite:
+``BEGIN IMMEDIATE``; PostgreSQL: under an advisory transaction lock, so every host takes its
+turn), the spend so far in the period (the ledger, every process's and host's rows) plus what
+the calls in flight hold is compared with each limit that applies: once it reaches a limit
+the call raises :class:`~jtd_ai.errors.BudgetExceededError` saying the limit and the spend;
+otherwise the call reserves the average cost of the period's priced calls
+(``budget_reservations``). When the call ends, its ledger row is written and its reservation
+dropped in one transaction (the settle), so its cost is never counted twice nor missed.
+
+The bound: a limit is overshot by less than the cost of the calls that were in flight (on
+every host) when the last call was let through, less what they had reserved; so with calls of
+about the same cost, by less than one call. A reservation left by a process killed mid-call
+expires after :data:`RESERVATION_TTL` seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import uuid
 import weakref
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -30,11 +39,14 @@ if TYPE_CHECKING:
     from jtd_ai.calls import CallInfo
     from jtd_ai.ledger import Ledger
 
-__all__ = ["PERIODS", "BudgetLimits", "BudgetPlugin", "period_start"]
+__all__ = ["PERIODS", "RESERVATION_TTL", "BudgetLimits", "BudgetPlugin", "period_start"]
 
 log = logging.getLogger("jtd_ai.budget")
 
 PERIODS = ("day", "month", "all")
+#: Seconds a call's reservation holds budget at most (a process killed mid-call never
+#: settles its own).
+RESERVATION_TTL = 900.0
 _CHECKED_OPERATIONS = frozenset({"chat", "stream"})
 _PLUGINS: weakref.WeakSet[BudgetPlugin] = weakref.WeakSet()
 
@@ -106,11 +118,14 @@ def period_start(period: str, now: dt.datetime | None = None) -> str | None:
 
 
 class BudgetPlugin:
-    """A ``before_request`` hook that refuses calls once a limit is reached.
+    """A ``before_request`` hook that refuses calls once a limit is reached, and reserves
+    budget for the calls it lets through (settled by :meth:`settle` when they end).
 
-    The spend is read incrementally (rows after the last one seen), so a check costs one
-    indexed query however long the ledger is. If the ledger cannot be read the call goes
-    ahead and the failure is reported: a broken database never blocks work.
+    On SQLite the spend is read incrementally (rows after the last one seen), so a check
+    costs one indexed query however long the ledger is; on PostgreSQL, where row ids can
+    commit out of order, the period's rows are summed (an index range scan). If the store
+    cannot be used the call goes ahead and the failure is reported: a broken database never
+    blocks work.
     """
 
     def __init__(self, limits: BudgetLimits, ledger: Callable[[], Ledger | None], *,
@@ -123,8 +138,10 @@ class BudgetPlugin:
         self._active = active
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._lock = threading.Lock()
-        # (scope, period start) -> (last row id read, picodollars spent up to it)
-        self._seen: dict[tuple[str | None, str | None], tuple[int, int]] = {}
+        # (scope, period start) -> (last row id read, picodollars, priced rows up to it)
+        self._seen: dict[tuple[str | None, str | None], tuple[int, int, int]] = {}
+        # id(call) -> its reservation, while the call is in flight
+        self._held: dict[int, str] = {}
         _PLUGINS.add(self)
 
     def spent(self, provider: str | None = None) -> Decimal:
@@ -132,18 +149,23 @@ class BudgetPlugin:
         ledger = self._ledger()
         if ledger is None:
             return Decimal(0)
-        return Decimal(self._spent_pico(ledger, provider)) / PICO
+        return Decimal(self._spent(ledger, provider)[0]) / PICO
 
-    def _spent_pico(self, ledger: Ledger, provider: str | None) -> int:
+    def _spent(self, ledger: Ledger, provider: str | None) -> tuple[int, int]:
+        """(picodollars spent, priced rows) in the current period."""
         since = period_start(self.limits.period, self._clock())
+        if not ledger.store.ordered_ids:
+            pico, priced, _ = ledger.spent(since=since, provider=provider)
+            return pico, priced
         key = (provider, since)
         with self._lock:
-            last_id, total = self._seen.get(key, (0, 0))
-            more, last_id = ledger.spent_pico(since=since, provider=provider, after_id=last_id)
-            total += more
+            last_id, total, priced = self._seen.get(key, (0, 0, 0))
+            more, more_priced, last_id = ledger.spent(since=since, provider=provider,
+                                                      after_id=last_id)
+            total, priced = total + more, priced + more_priced
             self._seen = {k: v for k, v in self._seen.items() if k[1] == since}
-            self._seen[key] = (last_id, total)
-        return total
+            self._seen[key] = (last_id, total, priced)
+        return total, priced
 
     @hookimpl
     def before_request(self, call: CallInfo) -> None:
@@ -162,21 +184,67 @@ class BudgetPlugin:
             ledger = self._ledger()
             if ledger is None:
                 return
-            for scope, provider, limit in checks:
-                spent = Decimal(self._spent_pico(ledger, provider)) / PICO
-                if spent >= limit:
-                    raise self._exceeded(scope, limit, spent)
+            self._reserve(call, ledger, checks)
         except BudgetExceededError:
             raise
         except Exception as exc:
             if self._on_error is not None:
                 self._on_error(exc)
 
-    def _exceeded(self, scope: str, limit: Decimal, spent: Decimal) -> BudgetExceededError:
+    def _reserve(self, call: CallInfo, ledger: Ledger,
+                 checks: list[tuple[str, str | None, Decimal]]) -> None:
+        """Check every limit and reserve for ``call``, in one transaction under the budget
+        lock (every process and host in turn)."""
+        now = dt.datetime.now(dt.UTC)
+        stamp = now.isoformat(timespec="microseconds")
+        expires = (now + dt.timedelta(seconds=RESERVATION_TTL)).isoformat(
+            timespec="microseconds")
+        reservation = uuid.uuid4().hex
+        estimate: int | None = None
+        with ledger.store.write(lock="budget") as conn:
+            conn.execute("DELETE FROM budget_reservations WHERE expires < ?", (stamp,))
+            for scope, provider, limit in checks:
+                spent, priced = self._spent(ledger, provider)
+                where, params = (" WHERE provider = ?", (provider,)) if provider else ("", ())
+                reserved = int(conn.execute(
+                    "SELECT COALESCE(SUM(estimate_pico), 0) "  # noqa: S608
+                    f"FROM budget_reservations{where}", params).fetchall()[0][0])
+                if spent + reserved >= limit * PICO:
+                    raise self._exceeded(scope, limit, Decimal(spent) / PICO,
+                                         Decimal(reserved) / PICO)
+                if estimate is None:  # the narrowest scope's average: the provider's
+                    estimate = spent // priced if priced else 0
+            conn.execute("INSERT INTO budget_reservations (id, provider, estimate_pico, "
+                         "created, expires) VALUES (?, ?, ?, ?, ?)",
+                         (reservation, call.provider, estimate or 0, stamp, expires))
+        key = id(call)
+        self._held[key] = reservation
+        weakref.finalize(call, self._held.pop, key, None)
+
+    def settle(self, call: CallInfo, row: tuple[Any, ...],
+               ledger: Callable[[], Ledger | None]) -> bool:
+        """Write ``call``'s ledger row and drop its reservation in one transaction; False
+        (nothing done) for a call that holds no reservation, or with no usable store. Raises
+        StoreError on failure: the reservation then stays until it expires, still counted."""
+        reservation = self._held.pop(id(call), None)
+        if reservation is None:
+            return False
+        found = ledger()
+        if found is None:
+            return False
+        with found.store.write(lock="budget") as conn:
+            conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation,))
+            found.insert_rows(conn, [row])
+        return True
+
+    def _exceeded(self, scope: str, limit: Decimal, spent: Decimal,
+                  held: Decimal = Decimal(0)) -> BudgetExceededError:
         period = self.limits.period
         span = {"day": "today (UTC)", "month": "this month (UTC)", "all": "in all"}[period]
         where = (f"[budget.providers] {scope}" if scope != "global" else "[budget] limit")
         who = f"provider {scope!r}" if scope != "global" else "all providers together"
         return BudgetExceededError(
-            f"budget reached: {who} spent ${spent} {span}, limit ${limit}; raise {where} or "
+            f"budget reached: {who} spent ${spent} {span}"
+            f"{f' (and calls in flight hold ${held})' if held else ''}, limit ${limit}; "
+            f"raise {where} or "
             f"wait for the next period", scope=scope, limit=limit, spent=spent, period=period)

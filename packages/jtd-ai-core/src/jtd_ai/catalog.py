@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import field, frozen
 
 from jtd_ai.modelinfo import Capabilities, ModelInfo, ModelKind
 from jtd_ai.pricing import Pricing
-from jtd_ai.store import Store
+
+if TYPE_CHECKING:
+    from jtd_ai.store import AnyStore
 
 __all__ = ["Catalog", "ProviderSync", "SyncReport", "utc_now"]
 
@@ -133,7 +135,7 @@ def _model(provider: str, model_id: str, values: Sequence[Any]) -> ModelInfo:
 class Catalog:
     """Models by provider in the store: apply listings, read them back, with their prices."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: AnyStore) -> None:
         self.store = store
 
     def apply(self, provider: str, models: Iterable[ModelInfo], *, dry_run: bool = False,
@@ -143,7 +145,9 @@ class Catalog:
         for model in models:
             listed[model.id] = _row(model)
         stamp = _iso(now or utc_now())
-        with self.store.write() as conn:
+        # One listing applied at a time per database (PostgreSQL: an advisory lock; SQLite's
+        # write transactions are exclusive anyway), so two hosts syncing at once agree.
+        with self.store.write(lock="catalog") as conn:
             existing = {
                 row[0]: (row[1:-1], bool(row[-1]))
                 for row in conn.execute(

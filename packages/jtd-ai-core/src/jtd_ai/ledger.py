@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from jtd_ai.ledger_writer import LedgerWriter
     from jtd_ai.pricing import Pricing
     from jtd_ai.responses import Response
-    from jtd_ai.store import Store
+    from jtd_ai.store import AnyStore
 
 __all__ = ["GROUPS", "STATUSES", "Ledger", "LedgerPlugin", "UsageRecord", "UsageTotal",
            "usage_row"]
@@ -151,6 +151,11 @@ class UsageTotal:
     interrupted: int = 0
 
 
+def _count(status: str) -> str:
+    """Portable SQL counting the rows of ``status`` (PostgreSQL cannot sum booleans)."""
+    return f"SUM(CASE WHEN status = '{status}' THEN 1 ELSE 0 END)"
+
+
 def _day_bound(value: dt.date | dt.datetime) -> str:
     if isinstance(value, dt.datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
@@ -161,12 +166,18 @@ def _day_bound(value: dt.date | dt.datetime) -> str:
 class Ledger:
     """Write usage rows and read totals back (times and days are UTC)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: AnyStore) -> None:
         self.store = store
 
     def record(self, *records: UsageRecord) -> None:
         """Append rows, in one transaction."""
         self.record_rows([r.row() for r in records])
+
+    @staticmethod
+    def insert_rows(conn: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Append rows made by :func:`usage_row` inside a write transaction the caller holds
+        (``Store.write()``), so they commit together with its other writes or not at all."""
+        conn.executemany(_INSERT, rows)
 
     def record_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Append rows made by :func:`usage_row`, in one transaction (a busy database is
@@ -207,11 +218,12 @@ class Ledger:
         keys = ", ".join(groups)
         sql = (
             f"SELECT {keys + ', ' if keys else ''}COUNT(*), "  # noqa: S608
-            "SUM(status = 'error'), SUM(COALESCE(input_tokens, 0)), "
+            f"{_count('error')}, SUM(COALESCE(input_tokens, 0)), "
             "SUM(COALESCE(output_tokens, 0)), SUM(COALESCE(cached_input_tokens, 0)), "
             "SUM(COALESCE(cache_write_tokens, 0)), SUM(COALESCE(reasoning_tokens, 0)), "
-            "SUM(COALESCE(cost_pico, 0)), SUM(status = 'ok' AND cost_pico IS NULL), "
-            "SUM(status = 'cancelled'), SUM(status = 'interrupted') "
+            "SUM(COALESCE(cost_pico, 0)), "
+            "SUM(CASE WHEN status = 'ok' AND cost_pico IS NULL THEN 1 ELSE 0 END), "
+            f"{_count('cancelled')}, {_count('interrupted')} "
             f"FROM usage{where}"
             + (f" GROUP BY {keys} ORDER BY {keys}" if keys else "")
         )
@@ -236,10 +248,11 @@ class Ledger:
         found = self.totals(since=since, until=until, provider=provider, model=model)
         return found[0] if found else UsageTotal({}, 0, 0, 0, 0, 0, 0, 0, Decimal(0), 0)
 
-    def spent_pico(self, *, since: str | None, provider: str | None,
-                   after_id: int = 0) -> tuple[int, int]:
-        """(picodollars spent in rows after ``after_id``, the last row id seen): the
-        incremental read budgets use."""
+    def spent(self, *, since: str | None, provider: str | None,
+              after_id: int = 0) -> tuple[int, int, int]:
+        """(picodollars spent, priced rows, the last row id seen) over the rows after
+        ``after_id`` from ``since`` on: what budgets read. On a store whose ids may commit out
+        of order (PostgreSQL), pass ``after_id=0`` and read the whole period."""
         where, params = self._where(None, None, {"provider": provider})
         clauses = [where[len(" WHERE "):]] if where else []
         clauses.append("id > ?")
@@ -248,9 +261,10 @@ class Ledger:
             clauses.append("ts >= ?")
             params.append(since)
         row = self.store.query(
-            "SELECT COALESCE(SUM(cost_pico), 0), COALESCE(MAX(id), ?) FROM usage "  # noqa: S608
-            f"WHERE {' AND '.join(clauses)}", [after_id, *params])[0]
-        return int(row[0]), int(row[1])
+            "SELECT COALESCE(SUM(cost_pico), 0), COUNT(cost_pico), "  # noqa: S608
+            f"COALESCE(MAX(id), ?) FROM usage WHERE {' AND '.join(clauses)}",
+            [after_id, *params])[0]
+        return int(row[0]), int(row[1]), int(row[2])
 
     def records(self, *, limit: int = 100, provider: str | None = None,
                 model: str | None = None) -> list[UsageRecord]:
@@ -284,9 +298,13 @@ class LedgerPlugin:
                  on_lost: Callable[[BaseException | None, int], None] | None = None,
                  on_written: Callable[[int], None] | None = None,
                  active: Callable[[], bool] | None = None,
-                 writer: LedgerWriter | None = None) -> None:
+                 writer: LedgerWriter | None = None,
+                 settle: Callable[[CallInfo, tuple[Any, ...],
+                                   Callable[[], Ledger | None]], bool] | None = None
+                 ) -> None:
         self._ledger = ledger
         self._writer = writer
+        self._settle = settle
         self._pricing = pricing
         self._on_lost = on_lost
         self._on_written = on_written
@@ -296,13 +314,15 @@ class LedgerPlugin:
         if self._on_lost is not None:
             self._on_lost(exc, 1)
 
-    def _write(self, row: Callable[[], tuple[Any, ...]]) -> None:
+    def _write(self, row: Callable[[], tuple[Any, ...]], call: CallInfo | None = None) -> None:
         try:
             if self._active is not None and not self._active():
                 return
             made = row()
         except Exception as exc:
             self._lost(exc)
+            return
+        if self._settle is not None and call is not None and self._settled(call, made):
             return
         if self._writer is not None:
             self._writer.put(made)  # never raises; failures are the writer's to report
@@ -319,10 +339,23 @@ class LedgerPlugin:
         if self._on_written is not None:
             self._on_written(1)
 
+    def _settled(self, call: CallInfo, made: tuple[Any, ...]) -> bool:
+        """Whether the budget wrote the row with its settle (a budgeted call); when the
+        settle fails the row goes the usual way (and is counted if that fails too)."""
+        assert self._settle is not None
+        try:
+            if not self._settle(call, made, self._ledger):
+                return False
+        except Exception:
+            return False
+        if self._on_written is not None:
+            self._on_written(1)
+        return True
+
     @hookimpl
     def after_response(self, call: CallInfo, response: Response) -> None:
         if call.operation in _LEDGER_OPERATIONS:
-            self._write(lambda: usage_row(call, response))
+            self._write(lambda: usage_row(call, response), call)
 
     @hookimpl
     def on_error(self, call: CallInfo, error: AIError) -> None:
@@ -345,4 +378,4 @@ class LedgerPlugin:
             return usage_row(call, partial, status=status, error=kind, latency=latency,
                              pricing=pricing)
 
-        self._write(row)
+        self._write(row, call)

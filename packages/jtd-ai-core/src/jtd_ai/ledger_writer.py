@@ -14,6 +14,11 @@ ended without notice (``Pool`` ends its workers with SIGTERM, they leave through
 forked child the writer starts afresh (empty queue, new locks, no thread): the rows the
 parent had queued are the parent's to write, never written twice.
 
+On a PostgreSQL store a batch that meets a lost connection (a restarted server, a failover)
+is tried again on a new one for several seconds (:meth:`PostgresStore.insert
+<jtd_ai.store_postgres.PostgresStore.insert>`) before its rows are counted as lost; the
+queue keeps filling meanwhile and is written in the next batches.
+
 When queued rows are written, at the latest (each a row of a call that had ended before):
 
 - ``flush()``, ``close()``, a read of the ledger, ``AI.close()``: every row queued before.

@@ -1,17 +1,27 @@
-"""The store's schema, as ordered migration steps; ``PRAGMA user_version`` says which ran.
+"""The store's schema, as ordered migration steps; the schema's version says which ran.
+
+The same steps run on both engines: the version is ``PRAGMA user_version`` on SQLite (run
+by :func:`migrate` here) and the ``jtd_ai_schema`` table on PostgreSQL (run by
+:func:`jtd_ai.store_postgres.migrate_postgres`, which gives each step a connection that takes
+the same SQL). So steps are written in portable SQL: TEXT, INTEGER (64-bit on both), BIGINT,
+REAL; ``INTEGER PRIMARY KEY`` for a generated id; ``?`` placeholders; no SQLite-only
+functions; each statement run with ``conn.execute`` (never ``executescript``).
 
 Step ``n`` (1-based) takes a database at version ``n - 1`` to version ``n``. Steps add (a
 table, a column, an index) and backfill; none drops anything. Version 3 moved the error's type
 out of ``usage.status`` (now ``ok``, ``error``, ``cancelled`` or ``interrupted``) into
-``usage.error``. A database written by a newer jtd-ai (a higher version than :data:`LATEST`)
-is refused rather than guessed at.
+``usage.error``. Version 4 added the reply cache (:mod:`jtd_ai.cache`) and the conversation
+log (:mod:`jtd_ai.convlog`); version 5 the provider batch jobs (:mod:`jtd_ai.jobs`);
+version 6 the budget reservations of calls in flight (:mod:`jtd_ai.budget`). A
+database written by a newer jtd-ai (a higher version than :data:`LATEST`) is refused rather
+than guessed at.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import sqlite3
@@ -72,7 +82,7 @@ ALTER TABLE usage ADD COLUMN price_source TEXT;
 ALTER TABLE usage ADD COLUMN price_as_of TEXT;
 ALTER TABLE usage ADD COLUMN cost_pico INTEGER;
 UPDATE usage SET day = substr(ts, 1, 10),
-                 operation = CASE WHEN streamed THEN 'stream' ELSE 'chat' END;
+                 operation = CASE WHEN streamed != 0 THEN 'stream' ELSE 'chat' END;
 CREATE INDEX usage_ts ON usage (ts);
 CREATE INDEX usage_provider_ts ON usage (provider, ts);
 CREATE INDEX usage_day ON usage (day);
@@ -83,6 +93,117 @@ CREATE INDEX usage_day ON usage (day);
 _V3 = """
 ALTER TABLE usage ADD COLUMN error TEXT;
 UPDATE usage SET error = status, status = 'error' WHERE status != 'ok'
+"""
+
+
+# The reply cache (jtd_ai.cache) and the conversation log (jtd_ai.convlog). Portable SQL:
+# ids are made by jtd-ai (no AUTOINCREMENT), times are ISO-8601 UTC text, JSON is text.
+_V4 = """
+CREATE TABLE reply_cache (
+    digest TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    used TEXT NOT NULL,
+    hits INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX reply_cache_expires ON reply_cache (expires);
+CREATE INDEX reply_cache_used ON reply_cache (used);
+CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    started TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    title TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT,
+    system TEXT,
+    turns INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX conversations_updated ON conversations (updated);
+CREATE TABLE turns (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations (id),
+    ts TEXT NOT NULL,
+    history_index INTEGER NOT NULL,
+    message_count INTEGER NOT NULL,
+    base_digest TEXT NOT NULL,
+    state_digest TEXT NOT NULL,
+    messages TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    system TEXT,
+    options TEXT NOT NULL,
+    reply TEXT,
+    tool_calls TEXT,
+    reasoning TEXT,
+    reply_metadata TEXT,
+    finish_reason TEXT,
+    provider TEXT NOT NULL,
+    driver TEXT,
+    model TEXT,
+    requested_model TEXT,
+    operation TEXT NOT NULL,
+    request_id TEXT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cost TEXT,
+    cost_pico BIGINT,
+    latency REAL,
+    cached INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    error TEXT,
+    batch_id TEXT
+);
+CREATE INDEX turns_conversation_ts ON turns (conversation_id, ts);
+CREATE INDEX turns_ts ON turns (ts)
+"""
+
+
+# Provider batch jobs (jtd_ai.jobs): one row per job of a run (a large input is split into
+# several), with what a process needs to resume it: the uploaded file, the provider's job id,
+# the local step reached and the input items the job holds (first_index, items).
+_V5 = """
+CREATE TABLE batch_jobs (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    driver TEXT NOT NULL,
+    model TEXT NOT NULL,
+    input_digest TEXT NOT NULL,
+    first_index INTEGER NOT NULL,
+    items INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    file_id TEXT,
+    job_id TEXT,
+    state TEXT,
+    completed INTEGER,
+    failed INTEGER,
+    output_ref TEXT,
+    error_ref TEXT,
+    message TEXT,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE INDEX batch_jobs_run ON batch_jobs (run_id, part);
+CREATE INDEX batch_jobs_job ON batch_jobs (provider, job_id);
+CREATE INDEX batch_jobs_updated ON batch_jobs (updated)
+"""
+
+
+# Budgets: one row per call in flight that passed a budget check, holding what it is
+# expected to cost until its ledger row is written (jtd_ai.budget).
+_V6 = """
+CREATE TABLE budget_reservations (
+    id TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    estimate_pico BIGINT NOT NULL,
+    created TEXT NOT NULL,
+    expires TEXT NOT NULL
+);
+CREATE INDEX budget_reservations_expires ON budget_reservations (expires)
 """
 
 
@@ -116,13 +237,29 @@ def _v3(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v4(conn: sqlite3.Connection) -> None:
+    for statement in _statements(_V4):
+        conn.execute(statement)
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    for statement in _statements(_V5):
+        conn.execute(statement)
+
+
+def _v6(conn: sqlite3.Connection) -> None:
+    for statement in _statements(_V6):
+        conn.execute(statement)
+
+
 def _statements(script: str) -> list[str]:
     # executescript() would COMMIT the open transaction; run the statements one by one.
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
 #: Every step, in order; the schema's version is the number of steps applied.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+#: A step is given a connection of either engine (``execute``, ``executemany``).
+MIGRATIONS: tuple[Callable[[Any], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 LATEST = len(MIGRATIONS)
 
 

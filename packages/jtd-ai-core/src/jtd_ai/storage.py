@@ -1,7 +1,10 @@
 """What the manager attaches to its drivers: the store, catalog, ledger and budgets.
 
-Built from the ``[store]``, ``[pricing]`` and ``[budget]`` tables of the settings. Nothing
-touches the disk until it is needed (the first ledger row, price or model listing). If the
+Built from the ``[store]``, ``[pricing]`` and ``[budget]`` tables of the settings. The store
+is a SQLite file (``[store] path``, the default) or any database named by ``[store] url``, else
+by ``JTD_AI_STORE_URL`` (``postgresql://user@host/db`` shares one store across hosts; see
+:func:`jtd_ai.store.store_location`). Nothing touches the disk or the network until it is
+needed (the first ledger row, price or model listing). If the
 database cannot be opened, the failure is logged once at WARNING naming the file, kept in
 :attr:`Storage.error`, and calls go on without catalog or ledger; the query API
 (``AIManager.usage``, ``AIManager.catalog``) raises the :class:`~jtd_ai.errors.StoreError`.
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
     from jtd_ai.ledger_writer import LedgerWriter
     from jtd_ai.pricing import Pricing
     from jtd_ai.provider_catalog import PriceFallback, ProviderCatalog
-    from jtd_ai.store import Store
+    from jtd_ai.store import AnyStore
 
 __all__ = ["Storage", "StoreOptions"]
 
@@ -59,8 +62,11 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
-_STORE_KEYS = frozenset({"enabled", "path", "ledger", "models_ttl", "busy_timeout",
+_STORE_KEYS = frozenset({"enabled", "path", "url", "ledger", "models_ttl", "busy_timeout",
                          "background_writes"})
+#: Seconds a database server found unreachable on open is left alone before the next try
+#: (meanwhile calls go on without catalog and ledger, their rows counted as lost).
+RETRY_OPEN = 5.0
 _PRICING_KEYS = frozenset({"genai_prices"})
 
 
@@ -84,6 +90,9 @@ class StoreOptions:
 
     enabled: bool = True
     path: Path | None = None  # None: JTD_AI_HOME, else the user data directory
+    #: A database URL (``postgresql://...``, ``sqlite:///file.db``); None: ``path``, else
+    #: ``JTD_AI_STORE_URL``, else the default file.
+    url: str | None = None
     ledger: bool = True
     models_ttl: float = 3600.0
     busy_timeout: float = 5.0
@@ -95,8 +104,8 @@ class StoreOptions:
     @classmethod
     def from_config(cls, store: Mapping[str, Any], pricing: Mapping[str, Any] | None = None,
                     *, default_enabled: bool = True) -> StoreOptions:
-        """Checked options; ``default_enabled`` applies when neither ``enabled`` nor
-        ``path`` is given (an explicit path turns the store on)."""
+        """Checked options; ``default_enabled`` applies when none of ``enabled``, ``path``
+        and ``url`` is given (an explicit path or URL turns the store on)."""
         pricing = pricing or {}
         for table, keys, known in (("store", store, _STORE_KEYS),
                                    ("pricing", pricing, _PRICING_KEYS)):
@@ -107,10 +116,21 @@ class StoreOptions:
         path = store.get("path")
         if path is not None and not isinstance(path, str | Path):
             raise ConfigurationError(f"store.path must be a file path, not {path!r}")
+        url = store.get("url")
+        if url is not None:
+            from jtd_ai.store import store_location
+
+            if not isinstance(url, str):
+                raise ConfigurationError(f"store.url must be a database URL, not a "
+                                         f"{type(url).__name__}")
+            if path is not None:
+                raise ConfigurationError("store: give either path or url, not both")
+            store_location(url)  # an unknown scheme is named now
         return cls(
             enabled=_flag("store.enabled", store.get(
-                "enabled", True if path is not None else default_enabled)),
+                "enabled", True if path is not None or url is not None else default_enabled)),
             path=Path(path).expanduser() if path is not None else None,
+            url=url,
             ledger=_flag("store.ledger", store.get("ledger", True)),
             models_ttl=_seconds("store.models_ttl", store.get("models_ttl", 3600.0),
                                 zero_ok=True),
@@ -134,14 +154,32 @@ class Storage:
             raise ConfigurationError(
                 "budgets are measured on the usage ledger: remove [budget], or turn the "
                 "ledger on ([store] enabled = true, ledger = true)")
+        from jtd_ai.store import store_location
+
         self.options = options
-        self.path = options.path or default_store_path(env)
+        location = options.url or (None if options.path else env.get("JTD_AI_STORE_URL"))
+        engine, where = store_location(location) if location else ("sqlite", None)
+        #: ``sqlite`` or ``postgresql``.
+        self.engine = engine
+        #: The PostgreSQL URL, or None for a SQLite file.
+        self.url: str | None = str(where) if engine == "postgresql" else None
+        #: The SQLite file (for PostgreSQL: where a local file would be, used only for
+        #: what lives beside it, such as the REPL's history).
+        self.path = (where if isinstance(where, Path) else
+                     options.path or default_store_path(env))
+        #: What messages show of the store: the file, or the URL with its password masked.
+        self.location = str(self.path)
+        if self.url is not None:
+            from jtd_ai.store_postgres import display_url
+
+            self.location = display_url(self.url)
+        self._retry_open = 0.0  # before this (monotonic), an unreachable server is not retried
         self.budget = budget
         self._active = active
         # Re-entrant: a SIGTERM handler writing rows may interrupt a thread holding them.
         self._lock = threading.RLock()
         self._count_lock = threading.RLock()
-        self._store: Store | None = None
+        self._store: AnyStore | None = None
         #: Why the store is not usable, once opening it failed; None while it is fine.
         self.error: StoreError | None = None
         #: Failures after opening: each ledger row not written, each listing not stored.
@@ -167,35 +205,53 @@ class Storage:
 
     def __repr__(self) -> str:
         state = "off" if not self.options.enabled else ("error" if self.error else "ok")
-        return f"<Storage {str(self.path)!r} {state}>"
+        return f"<Storage {self.location!r} {state}>"
 
     # -- the store -----------------------------------------------------------------------------
 
-    def store(self) -> Store:
-        """The open store; raises StoreError (naming the file) when it cannot be used."""
+    def exists(self) -> bool:
+        """Whether the store holds anything yet (a database server: always taken as so)."""
+        return self.url is not None or self.path.exists()
+
+    def store(self) -> AnyStore:
+        """The open store; raises StoreError (naming it) when it cannot be used. A database
+        server found unreachable is tried again :data:`RETRY_OPEN` seconds later; any other
+        failure is final."""
         if not self.options.enabled:
             raise StoreError("the jtd-ai store is turned off ([store] enabled = false)",
-                             path=str(self.path))
+                             path=self.location)
         if self._store is not None:
             return self._store
         with self._lock:
             if self._store is None:
-                if self.error is not None:
+                if self.error is not None and (
+                        not self._retry_open or time.monotonic() < self._retry_open):
                     raise self.error
-                from jtd_ai.store import Store
+                from jtd_ai.store import open_store
+                from jtd_ai.store_postgres import StoreUnavailableError
 
-                store = Store(self.path, busy_timeout=self.options.busy_timeout)
+                store = open_store(self.url or self.path,
+                                   busy_timeout=self.options.busy_timeout)
                 try:
                     store.open()
                 except StoreError as exc:
-                    self.error = exc
-                    log.warning("jtd-ai store unusable, continuing without catalog and "
-                                "ledger: %s", exc)
-                    raise
+                    again = isinstance(exc, StoreUnavailableError)
+                    if self.error is None:  # logged once, not at each retry
+                        log.warning("jtd-ai store unusable, continuing without catalog and "
+                                    "ledger%s: %s",
+                                    f" (tried again every {RETRY_OPEN:g}s)" if again else "",
+                                    exc)
+                    self._retry_open = time.monotonic() + RETRY_OPEN if again else 0.0
+                    if self.error is None or not again:
+                        self.error = exc
+                    raise self.error from None
+                if self.error is not None:
+                    log.warning("jtd-ai store: %s is reachable again", self.location)
+                    self.error = None
                 self._store = store
         return self._store
 
-    def _usable(self) -> Store | None:
+    def _usable(self) -> AnyStore | None:
         """The store for work done inside a call: None (already reported) when unusable."""
         if not self.options.enabled:
             return None
@@ -300,6 +356,12 @@ class Storage:
             from jtd_ai.ledger import LedgerPlugin
 
             plugins: list[LedgerPlugin | BudgetPlugin] = []
+            budget_plugin: BudgetPlugin | None = None
+            if self.budget is not None:
+                from jtd_ai.budget import BudgetPlugin
+
+                budget_plugin = BudgetPlugin(self.budget, self._flushed_ledger_or_none,
+                                             on_error=self.report, active=self._active)
             if self.options.ledger:
                 if self.options.background_writes:
                     from jtd_ai.ledger_writer import LedgerWriter
@@ -309,12 +371,11 @@ class Storage:
                 plugins.append(LedgerPlugin(self._ledger_or_none, pricing=self._price_of,
                                             on_lost=self.rows_lost,
                                             on_written=self.rows_written,
-                                            active=self._active, writer=self._writer))
-            if self.budget is not None:
-                from jtd_ai.budget import BudgetPlugin
-
-                plugins.append(BudgetPlugin(self.budget, self._flushed_ledger_or_none,
-                                            on_error=self.report, active=self._active))
+                                            active=self._active, writer=self._writer,
+                                            settle=budget_plugin.settle if budget_plugin
+                                            else None))
+            if budget_plugin is not None:
+                plugins.append(budget_plugin)
             for plugin in plugins:
                 hooks.register(plugin)
             self._plugins = list(plugins)

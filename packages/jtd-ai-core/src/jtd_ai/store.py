@@ -1,5 +1,11 @@
 """The embedded SQLite database behind the catalog and the usage ledger.
 
+This is the default engine; :func:`open_store` picks the engine a ``[store] url`` names: a
+SQLite file here, or a PostgreSQL database shared by several hosts
+(:class:`jtd_ai.store_postgres.PostgresStore`, same interface: ``write``, ``insert``,
+``query``, ``schema_version``, ``close``). The SQLite engine stays on the standard library's
+``sqlite3``: what follows needs its raw connection.
+
 One file, WAL mode (readers never block the writer), and every write in a
 ``BEGIN IMMEDIATE`` transaction so no row is lost between two writers. A writer that finds
 the database locked by another one waits for it (up to ``busy_timeout``), and a batch of rows
@@ -32,14 +38,17 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import quote
 
 from jtd_ai.errors import StoreError
 from jtd_ai.migrations import LATEST, migrate
 
-__all__ = ["BUSY_RETRIES", "DB_NAME", "Store", "StoreBusyError", "default_store_path",
-           "user_data_dir"]
+if TYPE_CHECKING:
+    from jtd_ai.store_postgres import PostgresStore
+
+__all__ = ["BUSY_RETRIES", "DB_NAME", "AnyStore", "Store", "StoreBusyError",
+           "default_store_path", "open_store", "store_location", "user_data_dir"]
 
 log = logging.getLogger("jtd_ai.store")
 
@@ -209,6 +218,11 @@ def describe(path: Path, exc: BaseException) -> StoreError:
 class Store:
     """One SQLite database file, safe to share across threads and processes."""
 
+    engine = "sqlite"
+    #: Row ids commit in order (one writer at a time): budgets may read the ledger
+    #: incrementally, by id.
+    ordered_ids = True
+
     def __init__(self, path: Path | str, *, busy_timeout: float = 5.0,
                  retries: int = BUSY_RETRIES) -> None:
         self.path = Path(path).expanduser()
@@ -233,6 +247,11 @@ class Store:
 
     def __repr__(self) -> str:
         return f"<Store {str(self.path)!r}>"
+
+    @property
+    def location(self) -> str:
+        """What messages show of this store: its file's path."""
+        return str(self.path)
 
     def open(self) -> Store:
         """Open (creating and migrating as needed) now, so errors surface here."""
@@ -332,9 +351,11 @@ class Store:
             delay = _pause(delay, deadline)
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, lock: str | None = None) -> Iterator[sqlite3.Connection]:
         """A write transaction: taken at once (``BEGIN IMMEDIATE``, waiting up to
-        ``busy_timeout`` for another writer), committed on success."""
+        ``busy_timeout`` for another writer), committed on success. ``lock`` names what the
+        transaction must hold alone on engines with finer locks (PostgreSQL); here every
+        write transaction already holds the whole database."""
         conn = self.connection()
 
         def begin() -> None:
@@ -397,3 +418,51 @@ class Store:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
         self._local = threading.local()
+
+
+#: A store of either engine: the embedded SQLite file, or a PostgreSQL database.
+AnyStore: TypeAlias = "Store | PostgresStore"
+
+_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+def store_location(value: str | Path) -> tuple[str, str | Path]:
+    """``("sqlite", path)`` or ``("postgresql", url)`` for a ``[store] url`` (or path).
+
+    A plain path, ``sqlite:///relative.db`` or ``sqlite:////absolute.db`` (SQLAlchemy's
+    forms) is a SQLite file; ``postgresql://`` (also ``postgres://``) a PostgreSQL database.
+    Any other scheme is a ConfigurationError showing the URL with its password masked."""
+    from jtd_ai.errors import ConfigurationError
+    from jtd_ai.store_postgres import display_url as mask_url
+
+    if isinstance(value, Path):
+        return "sqlite", value.expanduser()
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep or len(scheme) == 1:  # a path (C:\\ on Windows is not a scheme)
+        if not text:
+            raise ConfigurationError("store.url must be a database URL or a file path, "
+                                     "not an empty string")
+        return "sqlite", Path(text).expanduser()
+    lowered = scheme.lower()
+    if lowered == "sqlite":
+        if not rest.startswith("/") or rest == "/":
+            raise ConfigurationError(
+                f"store.url {mask_url(text)!r}: write a SQLite file as sqlite:///relative.db "
+                f"or sqlite:////absolute/path.db")
+        return "sqlite", Path(rest[1:]).expanduser()
+    if lowered in ("postgresql", "postgres", "postgresql+psycopg"):
+        return "postgresql", "postgresql://" + rest
+    raise ConfigurationError(
+        f"store.url {mask_url(text)!r} has an unknown scheme {scheme!r}: use a file path, "
+        f"sqlite:///file.db, or postgresql://user@host/database")
+
+
+def open_store(value: str | Path, *, busy_timeout: float = 5.0) -> AnyStore:
+    """The store at ``value`` (a path or URL, see :func:`store_location`), not yet opened."""
+    engine, where = store_location(value)
+    if engine == "postgresql":
+        from jtd_ai.store_postgres import PostgresStore
+
+        return PostgresStore(str(where), busy_timeout=busy_timeout)
+    return Store(where, busy_timeout=busy_timeout)

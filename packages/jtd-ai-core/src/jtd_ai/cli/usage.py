@@ -58,11 +58,11 @@ def usage(by: str, since: str | None, until: str | None, provider: str | None,
     if not storage.options.enabled or not storage.options.ledger:
         raise CliError("the usage ledger is turned off in the configuration ([store] "
                        "enabled / ledger = false): nothing is recorded", USAGE)
-    if not storage.path.exists():
-        message = (f"no usage ledger yet: {storage.path} does not exist (it is created by the "
-                   f"first call)")
+    if not storage.exists():
+        message = (f"no usage ledger yet: {storage.location} does not exist (it is created by "
+                   f"the first call)")
         if as_json:
-            emit_json({"ledger": str(storage.path), "exists": False, "totals": []})
+            emit_json({"ledger": storage.location, "exists": False, "totals": []})
         else:
             click.echo(message, err=True)
         return
@@ -77,7 +77,7 @@ def usage(by: str, since: str | None, until: str | None, provider: str | None,
          "output_tokens": t.output_tokens, "cost": t.cost, "unpriced": t.unpriced}
         for t in totals]
     if as_json:
-        emit_json({"ledger": str(storage.path), "exists": True, "by": list(groups),
+        emit_json({"ledger": storage.location, "exists": True, "by": list(groups),
                    "totals": rows, "total": {
                        "calls": overall.calls, "errors": overall.errors,
                        "stopped": overall.cancelled + overall.interrupted,
@@ -93,4 +93,4 @@ def usage(by: str, since: str | None, until: str | None, provider: str | None,
                  overall.errors, overall.cancelled + overall.interrupted,
                  overall.input_tokens, overall.output_tokens, money(overall.cost),
                  overall.unpriced])
-    table(columns, body, title=f"usage ledger: {storage.path}")
+    table(columns, body, title=f"usage ledger: {storage.location}")
