@@ -177,6 +177,33 @@ def test_batch_inside_a_running_loop_from_sync_code(manager_with) -> None:
     assert [r.content for r in asyncio.run(notebook_cell())] == ["re n1", "re n2"]  # type: ignore[attr-defined]
 
 
+def test_batch_inside_a_running_loop_keeps_the_callers_context(manager_with) -> None:
+    """The helper thread that runs a sync batch inside a running loop carries the caller's
+    context variables (an OpenTelemetry span, the conversation id), as asyncio.run does."""
+    import contextvars
+
+    from jtd_ai import hookimpl
+
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
+    seen: list[str] = []
+
+    class Watch:
+        @hookimpl
+        def before_request(self, call: object) -> None:
+            seen.append(marker.get())
+
+    manager = manager_with(httpx.MockTransport(by_prompt))
+    manager.hooks.register(Watch())
+    driver = manager.driver()
+
+    async def notebook_cell() -> list[object]:
+        marker.set("the caller's")
+        return driver.send_batch(["n1", "n2"])
+
+    asyncio.run(notebook_cell())
+    assert seen == ["the caller's", "the caller's"]
+
+
 def test_conversation_level_batch_shares_context_not_history(manager_with) -> None:
     import json
 

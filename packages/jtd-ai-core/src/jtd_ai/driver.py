@@ -767,7 +767,8 @@ class Driver:
 
 
 def run_sync(work: Awaitable[Any]) -> Any:
-    """Run a coroutine to completion from sync code, even inside a running loop."""
+    """Run a coroutine to completion from sync code, even inside a running loop (then on a
+    helper thread that carries the caller's context variables)."""
     import asyncio
 
     try:
@@ -782,7 +783,10 @@ def run_sync(work: Awaitable[Any]) -> Any:
         except BaseException as exc:
             box["error"] = exc
 
-    thread = threading.Thread(target=runner, name="jtd-ai-sync-bridge")
+    # The caller's context goes along (its OpenTelemetry span, conversation id, batch id),
+    # as it does when asyncio.run is called in this thread.
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(runner,),
+                              name="jtd-ai-sync-bridge")
     thread.start()
     thread.join()
     if "error" in box:
