@@ -4,6 +4,8 @@ A provider ``bench`` (driver ``openai``) points at the fake server; the store is
 SQLite file in a temporary folder, so each call also writes its ledger row, and the check
 after the measured part makes sure every call left one. Sequential: ``send_message``.
 Stream: iterating ``driver.stream``. Batch: ``send_batch`` at the given concurrency.
+Call plugins installed from other distributions (jtd-ai-otel in the dev venv) are off: the
+client measures what ``pip install 'jtd-ai[openai]'`` gives; hook_cost.py measures the hook.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from typing import Any, ClassVar
 
 from jtd_ai import AIError, AIManager
+from jtd_ai.plugins import plugin_listings
 
 from clients.harness import Client, StreamRun, main
 from payloads import API_KEY, MODEL, PROMPT, WrongReply
@@ -34,6 +37,7 @@ class JtdAIClient(Client):
             providers={"bench": {"driver": "openai", "base_url": base_url,
                                  "api_key": API_KEY, "default_model": MODEL}},
             default="bench", config_file=False, env={}, store=store,
+            plugins={p.name: {"enabled": False} for p in plugin_listings() if p.distribution},
         )
         self.driver = self.ai.driver("bench")
         self.calls = 0
