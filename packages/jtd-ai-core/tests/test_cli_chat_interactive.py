@@ -101,6 +101,24 @@ def test_reset_and_removing_the_system_prompt(jtd: Cli) -> None:
 
 
 @needs("openai")
+def test_one_conversation_in_the_log_until_reset(jtd: Cli) -> None:
+    """``/system -`` builds the conversation again, and ``/model`` changes it: the turns stay
+    one logged conversation (its id is kept); ``/reset`` starts a new one."""
+    with jtd.config.open("a", encoding="utf-8") as config:
+        config.write("\n[plugins.log]\n")
+    result = jtd("chat", "-i", "-q", "-s", "Start",
+                 input="a\n/system -\nb\n/model gpt-4o\nc\n/reset\nd\n")
+    assert result.exit_code == 0, result.stderr
+    listed = jtd("logs", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    conversations = json.loads(listed.stdout)["conversations"]
+    assert [(c["title"], c["turns"]) for c in conversations] == [("d", 1), ("a", 3)]
+    shown = json.loads(jtd("logs", "show", conversations[1]["id"], "--json").stdout)
+    assert [(t["prompt"], t["system"]) for t in shown["turns"]] == [
+        ("a", "Start"), ("b", None), ("c", None)]
+
+
+@needs("openai")
 def test_a_bad_model_name_is_refused_and_the_session_goes_on(jtd: Cli) -> None:
     result = jtd("chat", "-i", "-q", input=f"/model {'m' * 600}\nhi\n")
     assert result.exit_code == 0

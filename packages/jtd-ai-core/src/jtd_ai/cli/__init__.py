@@ -27,6 +27,7 @@ _BUILTIN = {
     "providers": "jtd_ai.cli.providers:providers",
     "usage": "jtd_ai.cli.usage:usage",
     "logs": "jtd_ai.cli.logs:logs",
+    "plugins": "jtd_ai.cli.call_plugins:plugins",
     "demo": "jtd_ai.cli.demo:demo",
 }
 

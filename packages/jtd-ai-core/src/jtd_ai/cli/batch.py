@@ -18,10 +18,11 @@ from jtd_ai.cli.options import options_from_pairs
 from jtd_ai.cli.output import echo, emit_json, money
 from jtd_ai.cli.progress import Display, make_display
 from jtd_ai.cli.render import error_dict, response_dict
+from jtd_ai.cli.schema_option import parsed_json
 from jtd_ai.cli.state import state
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+    from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 
     from jtd_ai.batch import BatchProgress
     from jtd_ai.cli.jsonl import BadLine, BatchItem, Finished
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from jtd_ai.errors import AIError
     from jtd_ai.request import ChatRequest
     from jtd_ai.responses import Response
+    from jtd_ai.structured import OutputSpec
+
+    #: An item's request, and the spec its reply is parsed with (None: no schema).
+    Built = tuple[ChatRequest, OutputSpec[Any] | None]
 
 __all__ = ["batch"]
 
@@ -39,6 +44,8 @@ class _Tally:
     def __init__(self) -> None:
         self.ok = 0
         self.failed = 0
+        #: Replies that did not match their schema (the engine counted them as done).
+        self.invalid = 0
         #: Items that finished after the output stopped taking lines (sent again next run).
         self.unwritten = 0
         #: Why the output stopped taking lines, if it did.
@@ -51,12 +58,13 @@ class _Tally:
 
 class _Feed:
     """The input as the batch takes it: items whose id (or bad line) the output already
-    holds are skipped, each other item is made into its request (a bad line or option is
-    that item's ValidationError, never sent), and the id of each index in flight is kept
-    until its result is written. Nothing else of an item is kept."""
+    holds are skipped, each other item is made into its request (a bad line, option or
+    schema is that item's ValidationError, never sent), and the id (and output spec) of
+    each index in flight is kept until its result is written. Nothing else of an item is
+    kept."""
 
     def __init__(self, entries: Iterable[BatchItem | BadLine], done: Finished,
-                 build: Callable[[BatchItem], ChatRequest], source: str) -> None:
+                 build: Callable[[BatchItem], Built], source: str) -> None:
         self._entries = entries
         self._source = source
         self._done = done
@@ -67,8 +75,9 @@ class _Feed:
         #: Items handed to the batch so far; whether the input was read to its end.
         self.taken = 0
         self.ended = False
-        #: index -> (id, line): the line only for an input problem (how resume knows it).
-        self._flight: dict[int, tuple[str | int, int | None]] = {}
+        #: index -> (id, line, spec): the line only for an input problem (how resume knows
+        #: it), the spec only for an item whose reply is parsed.
+        self._flight: dict[int, tuple[str | int, int | None, OutputSpec[Any] | None]] = {}
 
     def __iter__(self) -> Iterator[ChatRequest | AIError]:
         from jtd_ai.batch import item_error
@@ -87,8 +96,10 @@ class _Feed:
             if entry.key in self._done.ids or entry.line in self._done.lines:
                 self.skipped += 1
                 continue
+            spec = None
             try:
-                request: ChatRequest | AIError = self._build(entry)
+                request: ChatRequest | AIError
+                request, spec = self._build(entry)
                 line = None
             except Exception as exc:  # a ValidationError, or whatever else a bad item raised
                 error = item_error(exc, built=False)
@@ -96,17 +107,18 @@ class _Feed:
                                           f"{entry.key}): {error}",
                                           field=getattr(error, "field", None))
                 line = entry.line
-            yield self._hand(entry.id, line, request)
+            yield self._hand(entry.id, line, request, spec)
         self.ended = True
 
-    def _hand(self, ident: str | int, line: int | None,
-              request: ChatRequest | AIError) -> ChatRequest | AIError:
-        self._flight[self.taken] = (ident, line)
+    def _hand(self, ident: str | int, line: int | None, request: ChatRequest | AIError,
+              spec: OutputSpec[Any] | None = None) -> ChatRequest | AIError:
+        self._flight[self.taken] = (ident, line, spec)
         self.taken += 1
         return request
 
-    def item(self, index: int) -> tuple[str | int, int | None]:
-        """The (id, bad line or None) of the item at ``index``, forgotten once asked."""
+    def item(self, index: int) -> tuple[str | int, int | None, OutputSpec[Any] | None]:
+        """The (id, bad line or None, spec or None) of the item at ``index``, forgotten once
+        asked."""
         return self._flight.pop(index)
 
 
@@ -168,7 +180,7 @@ async def _send(driver: Driver, feed: Iterable[Any] | AsyncIterable[Any], *,
 
     def progress(now: BatchProgress) -> None:
         tally.seen(now)
-        display.update(now)
+        display.update(_as_shown(now, tally.invalid))
 
     try:
         with graceful_sigint(cancel, display.note):
@@ -184,6 +196,50 @@ async def _send(driver: Driver, feed: Iterable[Any] | AsyncIterable[Any], *,
     finally:
         await driver.aclose()
     return False
+
+
+def _as_shown(progress: BatchProgress, invalid: int) -> BatchProgress:
+    """The progress as the display shows it: a reply that did not match its schema is a
+    failure, although the engine counted it done (it was a reply)."""
+    if not invalid:
+        return progress
+    import attrs
+
+    return attrs.evolve(progress, done=progress.done - invalid,
+                        failed=progress.failed + invalid)
+
+
+def _batch_spec(schema: str | None, defaults: dict[str, Any]) -> OutputSpec[Any] | None:
+    """The spec of ``--schema`` (every item's, unless an item gives its own); a usage error
+    for a schema the core cannot use, before anything is sent."""
+    if schema is None:
+        return None
+    from jtd_ai.cli.schema_option import load_output
+    from jtd_ai.errors import ValidationError
+    from jtd_ai.structured import output_spec
+
+    if "response_format" in defaults:
+        raise CliError("--schema sets the response format itself; leave --option "
+                       "response_format out", USAGE)
+    try:
+        return output_spec(load_output(schema))
+    except ValidationError as exc:
+        raise CliError(f"--schema {schema}: {exc}; nothing was sent", USAGE) from None
+
+
+def _with_spec(options: dict[str, Any], own: Mapping[str, Any],
+               spec: OutputSpec[Any] | None) -> dict[str, Any]:
+    """An item's request options with the response format of its spec (its own
+    ``response_format`` besides a schema is that item's ValidationError)."""
+    if spec is None:
+        return options
+    from jtd_ai.errors import ValidationError
+
+    if "response_format" in own:
+        raise ValidationError("'schema' sets the response format itself; leave "
+                              "response_format out of the item's options",
+                              field="response_format")
+    return {**options, "response_format": spec.response_format}
 
 
 def _check_defaults(model: str | None, defaults: dict[str, Any]) -> None:
@@ -215,6 +271,18 @@ def _summary(tally: _Tally, *, feed: _Feed, elapsed: float, output: Path,
         "elapsed": round(elapsed, 3),
         "rate": round((tally.ok + tally.failed) / elapsed, 2) if elapsed > 0 else 0.0,
     }
+
+
+def _parsed(spec: OutputSpec[Any], response: Response, tally: _Tally) -> Response | AIError:
+    """The reply with ``parsed`` set, or the OutputValidationError saying why it does not
+    match its schema (counted in ``tally.invalid``)."""
+    from jtd_ai.errors import OutputValidationError
+
+    try:
+        return spec.parse(response)
+    except OutputValidationError as error:
+        tally.invalid += 1
+        return error
 
 
 def _why(error: OSError) -> str:
@@ -251,20 +319,26 @@ def _print_summary(data: dict[str, Any]) -> None:
                    "e.g. --option temperature 0.")
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), default=8, show_default=True,
               help="Requests in flight at once.")
+@click.option("--schema", "schema", metavar="FILE|MODULE:CLASS",
+              help="Every reply must match this JSON schema (a file) or Python type "
+                   "(module:Class); an item's own \"schema\" wins. Output lines carry the "
+                   "parsed reply under \"parsed\".")
 @click.option("--retry-failed", is_flag=True,
               help="Send again the ids whose only lines in the output are errors.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @provider_batch_options
 def batch(input_file: IO[str], output: Path, provider: str | None, model: str | None,
-          option_pairs: tuple[tuple[str, str], ...], concurrency: int, retry_failed: bool,
-          quiet: bool, as_json: bool, provider_batch: bool = False,
+          option_pairs: tuple[tuple[str, str], ...], concurrency: int, schema: str | None,
+          retry_failed: bool, quiet: bool, as_json: bool, provider_batch: bool = False,
           poll_interval: float | None = None) -> None:
     """Send every prompt of INPUT (JSONL, '-' for stdin) and write the replies to OUTPUT.
 
     INPUT is read as the batch goes, so its size does not matter. Each output line carries
     its input's id; failed items, and input lines that cannot be sent, are written as error
-    lines ({"id": ..., "ok": false, "error": {...}}). Ctrl-C stops sending and keeps every
+    lines ({"id": ..., "ok": false, "error": {...}}). An item with a "schema" (or every
+    item, with --schema) asks for JSON matching it; its line carries the parsed reply under
+    "parsed", or an OutputValidationError. Ctrl-C stops sending and keeps every
     finished line; run the same command again to resume. Exit 1 if any item failed, 4 if
     the output could not be written (a full disk). See docs/cli.md for the line formats.
     """
@@ -275,6 +349,10 @@ def batch(input_file: IO[str], output: Path, provider: str | None, model: str | 
     source = getattr(input_file, "name", "input")
     defaults = options_from_pairs(option_pairs)
     _check_defaults(model, defaults)
+    if provider_batch and schema is not None:
+        raise CliError("--schema does not apply to --provider-batch yet; nothing was sent",
+                       USAGE)
+    batch_spec = _batch_spec(schema, defaults)
     if provider_batch:  # the provider's own batch jobs: jtd_ai.cli.jobs
         raise click.exceptions.Exit(run_provider_batch(
             input_file, output, provider=provider, model=model, defaults=defaults,
@@ -291,9 +369,13 @@ def batch(input_file: IO[str], output: Path, provider: str | None, model: str | 
         echo(f"{output}: removed an unfinished last line (a crash mid-write, or a line that "
              f"is not UTF-8); that item will be sent again", err=True)
 
-    def build(item: BatchItem) -> ChatRequest:
+    def build(item: BatchItem) -> Built:
+        from jtd_ai.structured import output_spec
+
+        spec = output_spec(item.schema) if item.schema is not None else batch_spec
+        options = _with_spec({**defaults, **item.options}, item.options, spec)
         return driver.build_request(list(item.messages), model=item.model or model,
-                                    **{**defaults, **item.options})
+                                    **options), spec
 
     # The input is read as the batch goes: memory holds the items in flight, not the file.
     feed = _Feed(read_items(input_file, source), done, build, source)
@@ -303,16 +385,20 @@ def batch(input_file: IO[str], output: Path, provider: str | None, model: str | 
     def on_result(index: int, result: Response | AIError) -> None:
         from jtd_ai.errors import AIError
 
-        ident, bad_line = feed.item(index)
+        ident, bad_line, spec = feed.item(index)
         if tally.write_error is not None:
             tally.unwritten += 1  # not recorded, so a re-run sends it again
             return
+        if spec is not None and not isinstance(result, AIError):
+            result = _parsed(spec, result, tally)
         if isinstance(result, AIError):
             line = {"id": ident, "ok": False, "error": error_dict(result)}
             if bad_line is not None:
                 line["line"] = bad_line  # resume knows a bad line by its number
         else:
             line = {"id": ident, "ok": True, **response_dict(result)}
+            if spec is not None:
+                line["parsed"] = parsed_json(result.parsed)
         try:
             out.write(line)
         except OSError as exc:  # a full disk, a file gone: stop sending, keep what is there

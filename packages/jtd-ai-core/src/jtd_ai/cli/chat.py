@@ -11,7 +11,7 @@ import click
 from jtd_ai.cli.exits import USAGE, CliError
 from jtd_ai.cli.options import options_from_pairs
 from jtd_ai.cli.output import echo, emit_json
-from jtd_ai.cli.render import response_dict, status_line
+from jtd_ai.cli.render import response_dict, status_line, tool_call_lines
 from jtd_ai.cli.state import state
 from jtd_ai.cli.stdin import piped_text, stdin_is_terminal
 
@@ -41,7 +41,15 @@ def _stream(conversation: Conversation, quiet: bool) -> None:
     finally:
         if printed:
             click.echo()
+    _tool_calls(stream.response)
     _status(stream.response, quiet)
+
+
+def _tool_calls(response: Response | None) -> None:
+    """The tool calls the reply asks for, after its text (the model is waiting on them)."""
+    if response is not None:
+        for line in tool_call_lines(response):
+            echo(line)
 
 
 def print_reply(conversation: Conversation, *, quiet: bool, stream: bool = True) -> None:
@@ -51,7 +59,9 @@ def print_reply(conversation: Conversation, *, quiet: bool, stream: bool = True)
         _stream(conversation, quiet)
         return
     reply = conversation.send()
-    echo(reply.content)
+    if reply.content or not reply.tool_calls:
+        echo(reply.content)
+    _tool_calls(reply)
     _status(reply, quiet)
 
 

@@ -5,6 +5,7 @@ Input: one JSON object per line (blank lines skipped), see docs/cli.md::
     {"id": "q1", "prompt": "Name three rivers"}
     {"id": "q2", "messages": [{"role": "user", "content": "Hi"}], "model": "gpt-4o",
      "system": "Be brief", "options": {"temperature": 0.2, "max_tokens": 50}}
+    {"id": "q3", "prompt": "Describe Paris", "schema": {"type": "object", ...}}
 
 Input is read as the batch goes (:func:`read_items`): a bad line is reported as that line's
 error, and the batch goes on.
@@ -41,7 +42,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 @frozen
 class BatchItem:
-    """One input line: its id (``key`` is the id as canonical JSON), messages and settings."""
+    """One input line: its id (``key`` is the id as canonical JSON), messages and settings;
+    ``schema`` is the JSON schema its reply must match, when it gives one."""
 
     line: int
     id: str | int
@@ -49,6 +51,7 @@ class BatchItem:
     messages: tuple[Message, ...]
     model: str | None = None
     options: Mapping[str, Any] = {}
+    schema: Mapping[str, Any] | None = None
 
 
 def id_key(value: Any) -> str:
@@ -95,7 +98,11 @@ def _item(line: int, data: Any) -> BatchItem:
     options = data.get("options", {})
     if not isinstance(options, dict):
         raise ValueError("'options' must be an object, e.g. {\"temperature\": 0.2}")
-    return BatchItem(line, ident, id_key(ident), _messages(data), model, options)
+    schema = data.get("schema")
+    if schema is not None and not isinstance(schema, dict):
+        raise ValueError("'schema' must be a JSON schema (an object, e.g. {\"type\": "
+                         "\"object\", \"properties\": {...}})")
+    return BatchItem(line, ident, id_key(ident), _messages(data), model, options, schema)
 
 
 def _lone_surrogate(data: Any) -> str | None:

@@ -474,14 +474,20 @@ class Repl:
         _note("(system prompt set)")
 
     def _rebuild(self) -> None:
-        """A fresh conversation from the settings, keeping the history."""
-        history = self.conversation.history
+        """A fresh conversation from the settings, keeping the history and the id (so the
+        conversation log keeps one conversation)."""
+        old = self.conversation
         self.conversation = ChatSetup(self.setup.provider, self.setup.model, self.setup.system,
                                       self.setup.options).conversation(self.manager)
-        self.conversation.history = history
+        self.conversation.history = old.history
+        self.conversation.id = old.id
 
     def _reset(self, argument: str) -> None:
+        """Forget the history; what follows is a new conversation (a new id in the log)."""
+        import uuid
+
         self.conversation.history.clear()
+        self.conversation.id = uuid.uuid4().hex
         _note("(conversation cleared; the model and system prompt stay)")
 
     def _save(self, argument: str) -> None:
