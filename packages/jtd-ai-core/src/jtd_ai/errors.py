@@ -76,7 +76,9 @@ class PricingUnknownError(ConfigurationError):
 
 
 class PluginError(ConfigurationError):
-    """A driver plugin could not be loaded; names its distribution and entry point."""
+    """A plugin could not be loaded (a driver from ``jtd_ai.drivers``, a call plugin from
+    ``jtd_ai.plugins``) or broke the ``wrap_call`` protocol; names its distribution (when
+    known) and entry point or plugin name."""
 
     def __init__(self, message: str, *, distribution: str | None, entry_point: str) -> None:
         self.distribution = distribution

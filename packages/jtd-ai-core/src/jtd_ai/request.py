@@ -387,7 +387,7 @@ def _tools(value: Iterable[Tool | Mapping[str, Any]]) -> tuple[Tool, ...]:
         hint = " (wrap one tool in a list: tools=[...])" if isinstance(
             value, Mapping | Tool) else ""
         raise ValidationError(
-            f"tools must be a list of jtd_ai.Tool or tool dicts, not "
+            f"tools must be a list of tools (jtd_ai.Tool values, functions or tool dicts), not "
             f"{type(value).__name__}{hint}; leave it out for no tools", field="tools")
     tools = tuple(item if type(item) is Tool else Tool.coerce(item, where=f"tools[{i}]")
                   for i, item in enumerate(value))
