@@ -107,3 +107,29 @@ def test_jobs_list_status_cancel_and_collect(jtd: Cli) -> None:
     assert waiting in table.stdout and "cancelled" in table.stdout
     unknown = jtd("jobs", "status", "no-such-run")
     assert unknown.exit_code == 2
+
+
+@pytest.mark.parametrize("option", [("--concurrency", "4"), ("--retry-failed",)])
+def test_live_only_options_are_a_usage_error_with_provider_batch(
+        jtd: Cli, tmp_path: Path, option: tuple[str, ...]) -> None:
+    source = write(tmp_path / "in.jsonl", ["fine"])
+    jtd.server.requests.clear()
+    result = jtd("batch", str(source), "-o", str(tmp_path / "out.jsonl"), "--provider-batch",
+                 *option)
+    assert result.exit_code == 2
+    assert option[0] in result.stderr and "--provider-batch" in result.stderr
+    assert "nothing was uploaded" in result.stderr
+    assert list(jtd.server.requests) == []
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_run_over_the_budget_is_refused_before_any_upload(jtd: Cli, tmp_path: Path) -> None:
+    with jtd.config.open("a", encoding="utf-8") as config:
+        config.write("\n[budget]\nlimit = 0.000001\n")
+    source = write(tmp_path / "in.jsonl", ["too dear", "also too dear"])
+    jtd.server.requests.clear()
+    result = jtd("batch", str(source), "-o", str(tmp_path / "out.jsonl"), "--provider-batch",
+                 "-m", "gpt-4o-mini", "--option", "max_tokens", "20")
+    assert result.exit_code == 2, result.output
+    assert "budget" in result.stderr and "nothing was uploaded" in result.stderr
+    assert list(jtd.server.requests) == []

@@ -289,7 +289,9 @@ class ConversationLog:
         if error is not None or response is None:
             status = "error"
             error_text = f"{type(error).__name__}: {error}" if error is not None else None
-        with self.store.write() as conn:
+        # Read the last turn and add this one under the conversation's lock: two hosts
+        # appending at once (PostgreSQL's read committed) take their turns one after another.
+        with self.store.write(lock=f"conversation:{cid}") as conn:
             previous = conn.execute(
                 "SELECT history_index, message_count, status, base_digest, state_digest FROM "
                 "turns WHERE conversation_id = ? ORDER BY ts DESC, id DESC LIMIT 1",

@@ -18,7 +18,7 @@ from attrs import frozen
 if TYPE_CHECKING:
     from jtd_ai.store import AnyStore
 
-__all__ = ["STEPS", "JobBook", "JobRecord"]
+__all__ = ["LOCK", "STEPS", "JobBook", "JobRecord"]
 
 #: The local steps of a job, in order.
 STEPS = ("new", "uploaded", "creating", "submitted", "collected")
@@ -26,6 +26,14 @@ STEPS = ("new", "uploaded", "creating", "submitted", "collected")
 _COLUMNS = ("id", "run_id", "part", "provider", "driver", "model", "input_digest",
             "first_index", "items", "step", "file_id", "job_id", "state", "completed",
             "failed", "output_ref", "error_ref", "message", "created", "updated")
+
+
+_INSERT = (f"INSERT INTO batch_jobs ({', '.join(_COLUMNS)}) "  # noqa: S608
+           f"VALUES ({', '.join('?' * len(_COLUMNS))})")
+#: The lock of the write transactions that read the jobs before writing them (a new run's
+#: rows, a job marked collected): ``budget``, as a new run may hold budget and a collected
+#: job gives it back, which must be serialised with every budget check.
+LOCK = "budget"
 
 
 def _now() -> str:
@@ -70,9 +78,11 @@ class JobBook:
 
     def add(self, records: Sequence[JobRecord]) -> None:
         """Insert the jobs of a new run, in one transaction."""
-        placeholders = ", ".join("?" * len(_COLUMNS))
-        self.store.insert(f"INSERT INTO batch_jobs ({', '.join(_COLUMNS)}) "  # noqa: S608
-                          f"VALUES ({placeholders})", [r.row() for r in records])
+        self.store.insert(_INSERT, [r.row() for r in records])
+
+    def add_in(self, conn: Any, records: Sequence[JobRecord]) -> None:
+        """:meth:`add` inside a write transaction the caller holds."""
+        conn.executemany(_INSERT, [r.row() for r in records])
 
     def update(self, record: JobRecord, **changes: Any) -> JobRecord:
         """Write ``changes`` to ``record``'s row; returns the record as now stored."""
@@ -95,9 +105,14 @@ class JobBook:
     def _update_values(new: JobRecord, changes: dict[str, Any]) -> tuple[Any, ...]:
         return (*(getattr(new, name) for name in changes), new.updated, new.id)
 
-    def run(self, run_id: str) -> list[JobRecord]:
-        """The jobs of one run, by part."""
-        return self._select("WHERE run_id = ? ORDER BY part", [run_id])
+    def run(self, run_id: str, conn: Any = None) -> list[JobRecord]:
+        """The jobs of one run, by part (read in ``conn``'s transaction when given)."""
+        return self._select("WHERE run_id = ? ORDER BY part", [run_id], conn)
+
+    def step_in(self, conn: Any, record: JobRecord) -> str | None:
+        """The step the store holds for ``record``, read in ``conn``'s transaction."""
+        rows = conn.execute("SELECT step FROM batch_jobs WHERE id = ?", (record.id,)).fetchall()
+        return str(rows[0][0]) if rows else None
 
     def find(self, ident: str) -> list[JobRecord]:
         """The jobs of a run id, or the job with this provider job id or local id."""
@@ -108,7 +123,8 @@ class JobBook:
         """The most recently changed jobs first."""
         return self._select("ORDER BY updated DESC LIMIT ?", [int(limit)])
 
-    def _select(self, where: str, params: list[object]) -> list[JobRecord]:
-        rows = self.store.query(f"SELECT {', '.join(_COLUMNS)} FROM batch_jobs "  # noqa: S608
-                                f"{where}", params)
+    def _select(self, where: str, params: list[object], conn: Any = None) -> list[JobRecord]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM batch_jobs {where}"  # noqa: S608
+        rows = (conn.execute(sql, params).fetchall() if conn is not None
+                else self.store.query(sql, params))
         return [JobRecord(**dict(zip(_COLUMNS, row, strict=True))) for row in rows]

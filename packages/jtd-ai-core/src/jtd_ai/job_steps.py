@@ -9,14 +9,22 @@ import time
 from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
 from attrs import frozen
 
 from jtd_ai.batch_protocol import BatchJobError, JobState, JobStatus
-from jtd_ai.errors import AIError, BatchCancelledError, ProviderError, ValidationError
-from jtd_ai.job_book import JobBook, JobRecord
+from jtd_ai.errors import (
+    AIError,
+    BatchCancelledError,
+    ProviderError,
+    ResponseTooLargeError,
+    ValidationError,
+)
+from jtd_ai.job_book import LOCK, JobBook, JobRecord
 from jtd_ai.job_plan import JobPlan, batch_protocol_of
 
 if TYPE_CHECKING:
+    from jtd_ai.budget import BudgetLimits
     from jtd_ai.driver import Driver
     from jtd_ai.request import ChatRequest
     from jtd_ai.responses import Response
@@ -56,11 +64,13 @@ class JobRun:
     """What the step generators share for one run."""
 
     def __init__(self, driver: Driver, book: JobBook, *, ledger: bool,
-                 on_status: StatusCallback | None) -> None:
+                 on_status: StatusCallback | None, budget: BudgetLimits | None = None) -> None:
         self.driver = driver
         self.batch = batch_protocol_of(driver)
         self.book = book
         self.ledger = ledger
+        #: The limits a new run is checked against (and holds budget under), if any.
+        self.budget = budget
         self.on_status = on_status
         self.statuses: dict[str, JobStatus] = {}
 
@@ -77,15 +87,28 @@ class JobRun:
 
 
 def _records(run: JobRun, plan: JobPlan) -> list[JobRecord]:
-    """The run's jobs from the store, added first when the run is new."""
+    """The run's jobs from the store, added first when the run is new: read and added in
+    one transaction under the jobs' lock (two processes starting the same run add it once),
+    after the budget check that holds the jobs' ceilings (see :mod:`jtd_ai.job_budget`)."""
     records = run.book.run(plan.run_id)
     if not records:
-        records = [JobRecord(id=f"{plan.run_id}:{i}", run_id=plan.run_id, part=i,
-                             provider=plan.provider, driver=plan.driver, model=plan.model,
-                             input_digest=plan.digest(i), first_index=first, items=count)
-                   for i, (first, count) in enumerate(plan.parts)]
-        run.book.add(records)
-    elif [(r.first_index, r.items, r.input_digest) for r in records] != [
+        from jtd_ai.job_budget import job_ceilings, reserve_for_jobs
+
+        ceilings = job_ceilings(run.driver, plan) if run.budget is not None else None
+        with run.book.store.write(lock=LOCK) as conn:
+            records = run.book.run(plan.run_id, conn)
+            if not records:
+                records = [JobRecord(id=f"{plan.run_id}:{i}", run_id=plan.run_id, part=i,
+                                     provider=plan.provider, driver=plan.driver,
+                                     model=plan.model, input_digest=plan.digest(i),
+                                     first_index=first, items=count)
+                           for i, (first, count) in enumerate(plan.parts)]
+                if run.budget is not None and ceilings is not None:
+                    reserve_for_jobs(conn, run.book.store, run.budget, plan.provider,
+                                     [(r.id, c) for r, c in zip(records, ceilings,
+                                                                strict=True)])
+                run.book.add_in(conn, records)
+    if [(r.first_index, r.items, r.input_digest) for r in records] != [
             (f, c, plan.digest(i)) for i, (f, c) in enumerate(plan.parts)]:
         raise ValidationError(f"run {plan.run_id!r} in the store holds other items than "
                               f"these", field="run")
@@ -191,7 +214,10 @@ def _collect(run: JobRun, record: JobRecord, requests: Sequence[ChatRequest | No
                            message=record.message)
     replies = []
     for request in batch.results_requests(status):
-        replies.append((yield Send(request)))
+        try:
+            replies.append((yield Send(request)))
+        except ResponseTooLargeError as error:
+            raise _too_large(run, record, error) from None
     first, count = record.first_index, record.items
     seen: set[int] = set()
     for outcome in batch.parse_results(status, replies):
@@ -206,16 +232,38 @@ def _collect(run: JobRun, record: JobRecord, requests: Sequence[ChatRequest | No
         if index not in seen:
             results[index] = _missing(run, record, state, status.message)
     if record.step != "collected":
+        from jtd_ai.job_budget import release_sql, reservation_id
+
         rows = _ledger_rows(run, record, [results[i] for i in sorted(seen)]) \
             if run.ledger else []
-        with run.book.store.write() as conn:
-            if rows:
-                from jtd_ai.ledger import Ledger
+        # Read again under the lock: another process collecting the same job meanwhile
+        # wrote its rows already (the ledger then holds them once).
+        with run.book.store.write(lock=LOCK) as conn:
+            if run.book.step_in(conn, record) != "collected":
+                if rows:
+                    from jtd_ai.ledger import Ledger
 
-                Ledger.insert_rows(conn, rows)
-            record = run.book.update_in(conn, record, step="collected")
+                    Ledger.insert_rows(conn, rows)
+                conn.execute(release_sql, (reservation_id(record.id),))
+                record = run.book.update_in(conn, record, step="collected")
+            else:
+                record = attrs.evolve(record, step="collected")
         run.changed(record)
     return record
+
+
+def _too_large(run: JobRun, record: JobRecord,
+               error: ResponseTooLargeError) -> ResponseTooLargeError:
+    """A result file over the reply cap: which setting to raise, and that nothing is lost."""
+    config = run.driver.config
+    return ResponseTooLargeError(
+        f"{config.name}: a result file of batch job {record.job_id} is larger than "
+        f"providers.{config.name}.max_response_size ({config.max_response_size:,} bytes), "
+        f"which caps every reply of this provider, result files included, and is held in "
+        f"memory whole; raise it for this provider, then collect again (`jtd-ai jobs "
+        f"collect {record.run_id}`, or run the same input): this job's results stay at "
+        f"the provider, none of them recorded yet", provider=config.name,
+        status=error.status, retryable=False)
 
 
 def _index(key: str) -> int | None:

@@ -15,6 +15,9 @@ running the same input again after a crash continues where the dead process stop
 - died while polling or downloading: polling and the download resume; each item's ledger
   row is written in the same transaction that marks the job collected, so exactly once.
 
+A new run is checked against the manager's ``[budget]`` before anything is uploaded, and its
+jobs' ceilings are held until they are collected (:mod:`jtd_ai.job_budget`).
+
 The step logic is one generator (no I/O: it yields the requests to send and the pauses to
 take); :func:`run_batch_job` and :func:`arun_batch_job` are its two thin drivers.
 """
@@ -121,41 +124,53 @@ async def _adrive(driver: Driver, steps: Steps) -> Any:
             error = exc
 
 
-def _book(driver: Driver, store: AnyStore | None) -> JobBook:
+def _job_run(driver: Driver, store: AnyStore | None, ledger: bool | None,
+             on_status: StatusCallback | None) -> JobRun:
+    """The run's shared state: the store given, else the one of the manager that built the
+    driver; ``ledger`` None follows its ``[store] ledger``; new runs are checked against its
+    ``[budget]``."""
+    from jtd_ai.storage import storage_of
+
+    storage = storage_of(driver)
     if store is None:
-        catalog = driver.catalog
-        held = catalog._store() if catalog is not None else None
-        if held is None:
+        if storage is None or not storage.options.enabled:
             raise ConfigurationError(
                 "provider batch jobs are recorded in the jtd-ai store so they can be "
-                "resumed, and the store is off or unusable; turn it on ([store]) or pass "
-                "store=...")
-        store = held.store
-    return JobBook(store)
+                "resumed, and the store is off ([store] enabled = false) or the driver was "
+                "made without a manager; turn it on, or pass store=...")
+        store = storage.store()  # a StoreError naming the store when it is unusable
+    if ledger is None:
+        ledger = storage.options.ledger if storage is not None else True
+    budget = storage.budget if storage is not None else None
+    if storage is not None and budget is not None:
+        storage.flush()  # the rows this process queued count in the check
+    return JobRun(driver, JobBook(store), ledger=ledger, on_status=on_status, budget=budget)
 
 
 def _prepare(driver: Driver, items: Iterable[BatchItem], store: AnyStore | None,
-             model: str | None, run: str | None, ledger: bool, mode: str,
+             model: str | None, run: str | None, ledger: bool | None, mode: str,
              on_status: StatusCallback | None, options: dict[str, Any],
              ) -> tuple[JobRun, JobPlan]:
     if mode not in ("auto", "inline", "file"):
         raise ValidationError(f"input must be 'auto', 'inline' or 'file', not {mode!r}",
                               field="input")
     plan = plan_batch_job(driver, items, model=model, run=run, **options)
-    return JobRun(driver, _book(driver, store), ledger=ledger, on_status=on_status), plan
+    return _job_run(driver, store, ledger, on_status), plan
 
 
 def run_batch_job(driver: Driver, items: Iterable[BatchItem], *, store: AnyStore | None = None,
                   model: str | None = None, input: str = "auto", wait: bool = True,
                   poll_interval: float = POLL_INTERVAL,
                   max_poll_interval: float = MAX_POLL_INTERVAL, timeout: float | None = None,
-                  run: str | None = None, ledger: bool = True,
+                  run: str | None = None, ledger: bool | None = None,
                   on_status: StatusCallback | None = None, **options: Any) -> Any:
     """Run ``items`` as provider batch jobs and return the results in input order (a
     Response or the item's AIError each); with ``wait=False``, submit and return the run
     id. The same input run again resumes the stored run (``run=`` names a run instead).
     ``input``: ``auto``, ``inline`` or ``file`` where the provider offers both;
-    ``on_status(JobRecord)`` hears of each step and state change."""
+    ``on_status(JobRecord)`` hears of each step and state change. ``store`` defaults to the
+    manager's store and ``ledger`` to its ``[store] ledger``; a new run is checked against
+    ``[budget]`` before anything is uploaded (BudgetExceededError; see docs/batches.md)."""
     state, plan = _prepare(driver, items, store, model, run, ledger, input, on_status,
                            options)
     return _drive(driver, run_steps(state, plan, mode=input, wait=wait,
@@ -169,7 +184,8 @@ async def arun_batch_job(driver: Driver, items: Iterable[BatchItem], *,
                          poll_interval: float = POLL_INTERVAL,
                          max_poll_interval: float = MAX_POLL_INTERVAL,
                          timeout: float | None = None, run: str | None = None,
-                         ledger: bool = True, on_status: StatusCallback | None = None,
+                         ledger: bool | None = None,
+                         on_status: StatusCallback | None = None,
                          **options: Any) -> Any:
     """Async form of :func:`run_batch_job`."""
     state, plan = _prepare(driver, items, store, model, run, ledger, input, on_status,
@@ -181,9 +197,9 @@ async def arun_batch_job(driver: Driver, items: Iterable[BatchItem], *,
 
 
 def _collecting(driver: Driver, run_id: str, store: AnyStore | None, poll_interval: float,
-                max_poll_interval: float, timeout: float | None, ledger: bool,
+                max_poll_interval: float, timeout: float | None, ledger: bool | None,
                 on_status: StatusCallback | None) -> Steps:
-    state = JobRun(driver, _book(driver, store), ledger=ledger, on_status=on_status)
+    state = _job_run(driver, store, ledger, on_status)
     return collect_steps(state, run_id, poll_interval=poll_interval,
                          max_poll_interval=max_poll_interval, timeout=timeout)
 
@@ -191,7 +207,7 @@ def _collecting(driver: Driver, run_id: str, store: AnyStore | None, poll_interv
 def collect_batch_job(driver: Driver, run_id: str, *, store: AnyStore | None = None,
                       poll_interval: float = POLL_INTERVAL,
                       max_poll_interval: float = MAX_POLL_INTERVAL,
-                      timeout: float | None = None, ledger: bool = True,
+                      timeout: float | None = None, ledger: bool | None = None,
                       on_status: StatusCallback | None = None) -> list[Response | AIError]:
     """Wait for a stored run (or one job of it) and return its results in input order.
     Without the input, replies are read against a bare request of the run's model."""
@@ -203,7 +219,7 @@ def collect_batch_job(driver: Driver, run_id: str, *, store: AnyStore | None = N
 async def acollect_batch_job(driver: Driver, run_id: str, *, store: AnyStore | None = None,
                              poll_interval: float = POLL_INTERVAL,
                              max_poll_interval: float = MAX_POLL_INTERVAL,
-                             timeout: float | None = None, ledger: bool = True,
+                             timeout: float | None = None, ledger: bool | None = None,
                              on_status: StatusCallback | None = None,
                              ) -> list[Response | AIError]:
     """Async form of :func:`collect_batch_job`."""
@@ -216,7 +232,7 @@ def cancel_batch_job(driver: Driver, run_id: str, *,
                      store: AnyStore | None = None) -> list[JobRecord]:
     """Ask the provider to cancel every unfinished job of a run; returns the jobs as now
     recorded. Collect the run afterwards for what finished before the cancel."""
-    state = JobRun(driver, _book(driver, store), ledger=False, on_status=None)
+    state = _job_run(driver, store, False, None)
     records: list[JobRecord] = _drive(driver, cancel_steps(state, run_id))
     return records
 
@@ -224,7 +240,7 @@ def cancel_batch_job(driver: Driver, run_id: str, *,
 async def acancel_batch_job(driver: Driver, run_id: str, *,
                             store: AnyStore | None = None) -> list[JobRecord]:
     """Async form of :func:`cancel_batch_job`."""
-    state = JobRun(driver, _book(driver, store), ledger=False, on_status=None)
+    state = _job_run(driver, store, False, None)
     records: list[JobRecord] = await _adrive(driver, cancel_steps(state, run_id))
     return records
 
@@ -233,7 +249,7 @@ def refresh_batch_job(driver: Driver, run_id: str, *,
                       store: AnyStore | None = None) -> list[JobRecord]:
     """Ask the provider once for the state of every unfinished job of a run (or one job);
     returns the jobs as now recorded."""
-    state = JobRun(driver, _book(driver, store), ledger=False, on_status=None)
+    state = _job_run(driver, store, False, None)
     records: list[JobRecord] = _drive(driver, refresh_steps(state, run_id))
     return records
 
@@ -241,7 +257,7 @@ def refresh_batch_job(driver: Driver, run_id: str, *,
 async def arefresh_batch_job(driver: Driver, run_id: str, *,
                              store: AnyStore | None = None) -> list[JobRecord]:
     """Async form of :func:`refresh_batch_job`."""
-    state = JobRun(driver, _book(driver, store), ledger=False, on_status=None)
+    state = _job_run(driver, store, False, None)
     records: list[JobRecord] = await _adrive(driver, refresh_steps(state, run_id))
     return records
 

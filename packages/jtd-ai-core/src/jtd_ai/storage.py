@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from jtd_ai.provider_catalog import PriceFallback, ProviderCatalog
     from jtd_ai.store import AnyStore
 
-__all__ = ["Storage", "StoreOptions"]
+__all__ = ["Storage", "StoreOptions", "storage_of"]
 
 log = logging.getLogger("jtd_ai.store")
 
@@ -395,6 +395,11 @@ class Storage:
             on_error=self.report)
         self._drivers[config.name] = weakref.ref(driver)
 
+    def holds(self, driver: Driver) -> bool:
+        """Whether ``driver`` is one this storage attached (:meth:`attach_driver`)."""
+        ref = self._drivers.get(driver.provider)
+        return ref is not None and ref() is driver
+
     def provider_catalog(self, provider: str) -> ProviderCatalog | None:
         ref = self._drivers.get(provider)
         driver = ref() if ref is not None else None
@@ -437,3 +442,12 @@ class Storage:
             if self._store is not None:
                 self._store.close()
             self._store = None
+
+
+def storage_of(driver: Driver) -> Storage | None:
+    """The storage of the manager that built ``driver`` (its store, ``[store] ledger`` and
+    ``[budget]`` settings), or None for a driver made without a manager."""
+    for storage in list(_ALL):
+        if storage.holds(driver):
+            return storage
+    return None

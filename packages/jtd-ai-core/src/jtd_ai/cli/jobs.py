@@ -50,6 +50,25 @@ def _note(quiet: bool) -> Any:
     return note
 
 
+#: ``jtd-ai batch`` options of the live batch that mean nothing for provider jobs.
+_LIVE_ONLY = {"concurrency": "--concurrency (the provider runs the job at its own pace)",
+              "retry_failed": "--retry-failed (a run is resumed as it was submitted; send "
+                              "the failed ids again as a new input)"}
+
+
+def _refuse_live_options() -> None:
+    """A usage error for a live-batch option given with --provider-batch."""
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return
+    from click.core import ParameterSource
+
+    for name, what in _LIVE_ONLY.items():
+        if context.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            raise CliError(f"{what} does not apply with --provider-batch; nothing was "
+                           f"uploaded", USAGE)
+
+
 def provider_batch_options(command: Any) -> Any:
     """The options ``jtd-ai batch`` takes for provider batch jobs."""
     command = click.option(
@@ -76,6 +95,7 @@ def run_provider_batch(input_file: IO[str], output: Path, *, provider: str | Non
     from jtd_ai.errors import AIError
     from jtd_ai.jobs import POLL_INTERVAL, run_batch_job
 
+    _refuse_live_options()
     source = getattr(input_file, "name", "input")
     manager = state().manager
     driver = manager.driver(provider)
