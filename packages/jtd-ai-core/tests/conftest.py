@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from core_helpers import stored_managers
 
 from jtd_ai import AIManager
 
@@ -34,23 +35,4 @@ def manager_with() -> Iterator[Callable[..., AIManager]]:
 def stored(tmp_path: Any) -> Iterator[Callable[..., AIManager]]:
     """``stored(transport=None, store=..., budget=..., pricing=..., providers=..., **echo)``:
     an isolated manager whose store is a fresh file under ``tmp_path`` (``jtd-ai.db``)."""
-    made: list[AIManager] = []
-
-    def make(transport: httpx.BaseTransport | None = None, *,
-             store: dict[str, Any] | None = None, budget: dict[str, Any] | None = None,
-             pricing: dict[str, Any] | None = None,
-             providers: dict[str, dict[str, Any]] | None = None,
-             transports: dict[str, httpx.BaseTransport] | None = None,
-             **settings: Any) -> AIManager:
-        manager = AIManager(
-            providers=providers or {"echo": settings}, default="echo", config_file=False,
-            env={}, transports=transports or ({"echo": transport} if transport else None),
-            store={"path": str(tmp_path / "jtd-ai.db"), **(store or {})}, budget=budget,
-            pricing=pricing,
-        )
-        made.append(manager)
-        return manager
-
-    yield make
-    for manager in made:
-        manager.close()
+    yield from stored_managers({"path": str(tmp_path / "jtd-ai.db")})

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from cli_helpers import needs
-from ledger_helpers import KEY, provider
+from ledger_helpers import provider
+from ledger_server import no_faults_fixture, server_fixture  # noqa: F401  (the fixtures)
 
 from jtd_ai import AIManager, ProviderError, StreamInterruptedError
 from jtd_ai.convlog import ConversationLog
@@ -21,19 +22,6 @@ from jtd_ai.messages import Tool
 from jtd_ai.testing import FakeProviderServer, Fault
 
 pytestmark = needs("openai")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer(api_key=KEY) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _clean(server: FakeProviderServer) -> Iterator[None]:
-    server.clear_faults()
-    yield
-    server.clear_faults()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from attrs import define, field
+from call_forms import asend_or_astream, send_or_stream
 
 from jtd_ai import AIError, AIManager, Driver, Response
 from jtd_ai.calls import CallInfo
@@ -202,7 +203,8 @@ class Harness:
         started = time.monotonic()
         try:
             if case.mode == "sync":
-                response = self._sync(case, driver, prompt, deltas, options)
+                response = send_or_stream(driver, prompt, deltas, streaming=case.streaming,
+                                          **options)
             else:
                 response = asyncio.run(self._async(case, driver, prompt, deltas, options))
         except AIError as exc:
@@ -214,27 +216,11 @@ class Harness:
                        manager)
 
     @staticmethod
-    def _sync(case: Case, driver: Driver, prompt: str, deltas: list[str],
-              options: dict[str, Any]) -> Response:
-        if not case.streaming:
-            return driver.send_message(prompt, **options)
-        with driver.stream(prompt, **options) as stream:
-            for chunk in stream:
-                deltas.append(chunk.delta)
-        assert stream.response is not None
-        return stream.response
-
-    @staticmethod
     async def _async(case: Case, driver: Driver, prompt: str, deltas: list[str],
                      options: dict[str, Any]) -> Response:
         try:
-            if not case.streaming:
-                return await driver.asend_message(prompt, **options)
-            async with driver.astream(prompt, **options) as stream:
-                async for chunk in stream:
-                    deltas.append(chunk.delta)
-            assert stream.response is not None
-            return stream.response
+            return await asend_or_astream(driver, prompt, deltas, streaming=case.streaming,
+                                          **options)
         finally:
             await driver.aclose()  # this event loop's connection pool ends with it
 

@@ -263,18 +263,25 @@ MIGRATIONS: tuple[Callable[[Any], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 LATEST = len(MIGRATIONS)
 
 
+def apply_steps(conn: Any, found: int, target: int) -> int:
+    """Run the steps from version ``found`` up to ``target`` on ``conn`` (either engine, in
+    the caller's transaction); the version now. The runners of both engines share it.
+    Raises ValueError for a version newer than this jtd-ai knows."""
+    if found > LATEST:
+        raise ValueError(f"schema version {found} is newer than this jtd-ai knows "
+                         f"({LATEST})")
+    for step in MIGRATIONS[found:target]:
+        step(conn)
+    return max(found, target)
+
+
 def migrate(conn: sqlite3.Connection, *, target: int = LATEST) -> tuple[int, int]:
     """Bring ``conn``'s schema to ``target`` in one immediate transaction; returns
     (version found, version now). Raises ValueError for a version newer than known."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         found = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if found > LATEST:
-            raise ValueError(f"schema version {found} is newer than this jtd-ai knows "
-                             f"({LATEST})")
-        for step in MIGRATIONS[found:target]:
-            step(conn)
-        now = max(found, target)
+        now = apply_steps(conn, found, target)
         if now != found:
             conn.execute(f"PRAGMA user_version = {int(now)}")
         conn.execute("COMMIT")

@@ -237,8 +237,8 @@ class _SchemaBuilder:
                 if description:
                     schema = {**schema, "description": description}
                 if has_default:
-                    if default is not attrs.NOTHING and _is_json_plain(default):
-                        schema = {**schema, "default": _plain(default)}
+                    if default is not attrs.NOTHING:
+                        schema = with_default(schema, default)
                 else:
                     required.append(name)
                 properties[name] = schema
@@ -346,14 +346,13 @@ def _json_type(value: Any) -> str:
     return "string"
 
 
-def _is_json_plain(value: Any) -> bool:
-    if isinstance(value, enum.Enum):
-        value = value.value
-    return value is None or isinstance(value, str | int | float | bool)
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
+def with_default(schema: dict[str, Any], value: Any) -> dict[str, Any]:
+    """``schema`` showing ``value`` as its ``default`` when that is plain JSON (an enum
+    member as its value); else ``schema`` as it is. Fields here, tool parameters too."""
+    plain_value = value.value if isinstance(value, enum.Enum) else value
+    if plain_value is None or isinstance(plain_value, str | int | float | bool):
+        return {**schema, "default": plain_value}
+    return schema
 
 
 def _is_str_like(tp: Any) -> bool:

@@ -215,6 +215,28 @@ def describe(path: Path, exc: BaseException) -> StoreError:
     return StoreError(message, path=str(path))
 
 
+def insert_retrying(write: Callable[[], contextlib.AbstractContextManager[Any]], sql: str,
+                    rows: Sequence[tuple[Any, ...]], *, retries: int,
+                    transient: type[StoreError], pause: Callable[[int], float]) -> None:
+    """``executemany(sql, rows)`` in one ``write()`` transaction, tried again up to
+    ``retries`` times after a ``transient`` error, ``pause(attempt)`` seconds later (attempt
+    counts from 1): each engine's :meth:`insert`, with its own transient error and backoff."""
+    attempt = 0
+    while True:
+        try:
+            with write() as conn:
+                conn.executemany(sql, rows)
+            return
+        except transient as exc:
+            if attempt >= retries:
+                raise
+            attempt += 1
+            delay = pause(attempt)
+            log.debug("jtd-ai store: %s; %d rows tried again (%d of %d) in %.3fs", exc,
+                      len(rows), attempt, retries, delay)
+            time.sleep(delay)
+
+
 class Store:
     """One SQLite database file, safe to share across threads and processes."""
 
@@ -385,21 +407,10 @@ class Store:
         """``executemany(sql, rows)`` in one write transaction. A database that stays locked
         past ``busy_timeout`` is tried again :attr:`retries` times, with backoff, before
         :class:`StoreBusyError` is raised; nothing is written unless everything is."""
-        attempt = 0
-        while True:
-            try:
-                with self.write() as conn:
-                    conn.executemany(sql, rows)
-                return
-            except StoreBusyError as exc:
-                if attempt >= self.retries:
-                    raise
-                attempt += 1
-                pause = (min(self.busy_timeout, 1.0) * 2 ** (attempt - 1) / 4
-                         * random.uniform(0.5, 1.0))
-                log.debug("jtd-ai store: %s; %d rows tried again (%d of %d) in %.3fs", exc,
-                          len(rows), attempt, self.retries, pause)
-                time.sleep(pause)
+        base = min(self.busy_timeout, 1.0) / 4
+        insert_retrying(self.write, sql, rows, retries=self.retries, transient=StoreBusyError,
+                        pause=lambda attempt: base * 2 ** (attempt - 1)
+                        * random.uniform(0.5, 1.0))
 
     def query(self, sql: str, params: tuple[object, ...] | list[object] = ()) -> list[Any]:
         """Rows of a read; sqlite errors become a StoreError naming the file."""

@@ -28,7 +28,6 @@ import os
 import random
 import re
 import threading
-import time
 import weakref
 import zlib
 from collections.abc import Iterator, Sequence
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from jtd_ai.errors import ConfigurationError, StoreError
 from jtd_ai.secret import mask_url
+from jtd_ai.store import insert_retrying
 
 if TYPE_CHECKING:
     import psycopg
@@ -328,20 +328,10 @@ class PostgresStore:
         """``executemany(sql, rows)`` in one transaction. A lost connection (a restarted
         server, a failover) is opened again and the batch tried again :attr:`retries`
         times with backoff; nothing is written unless everything is."""
-        attempt = 0
-        while True:
-            try:
-                with self.write() as conn:
-                    conn.executemany(sql, rows)
-                return
-            except StoreUnavailableError as exc:
-                if attempt >= self.retries:
-                    raise
-                attempt += 1
-                pause = 0.25 * 2 ** (attempt - 1) * random.uniform(0.75, 1.0)
-                log.debug("jtd-ai store: %s; %d rows tried again (%d of %d) in %.3fs", exc,
-                          len(rows), attempt, self.retries, pause)
-                time.sleep(pause)
+        insert_retrying(self.write, sql, rows, retries=self.retries,
+                        transient=StoreUnavailableError,
+                        pause=lambda attempt: 0.25 * 2 ** (attempt - 1)
+                        * random.uniform(0.75, 1.0))
 
     def query(self, sql: str, params: tuple[object, ...] | list[object] = ()) -> list[Any]:
         """Rows of a read (tried once more on a lost connection)."""
@@ -376,7 +366,7 @@ def migrate_postgres(conn: PostgresConnection, *, target: int | None = None
     """Bring the schema to ``target`` (default: the latest) in one transaction under an
     advisory lock; returns (version found, version now). Raises ValueError for a version
     newer than this jtd-ai knows."""
-    from jtd_ai.migrations import LATEST, MIGRATIONS
+    from jtd_ai.migrations import LATEST, apply_steps
 
     target = LATEST if target is None else target
     with conn.raw.transaction():
@@ -386,12 +376,7 @@ def migrate_postgres(conn: PostgresConnection, *, target: int | None = None
         if row is None:
             conn.raw.execute("INSERT INTO jtd_ai_schema (version) VALUES (0)")
         found = int(row[0]) if row is not None else 0
-        if found > LATEST:
-            raise ValueError(f"schema version {found} is newer than this jtd-ai knows "
-                             f"({LATEST})")
-        for step in MIGRATIONS[found:target]:
-            step(conn)
-        now = max(found, target)
+        now = apply_steps(conn, found, target)
         if now != found:
             conn.raw.execute("UPDATE jtd_ai_schema SET version = %s", (now,))
     return found, now

@@ -19,10 +19,9 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
+from core_helpers import stored_managers
 
 from jtd_ai import AIManager
 
@@ -185,22 +184,4 @@ def stored_fixture(store_url: str) -> Iterator[Callable[..., AIManager]]:
     """The core's ``stored`` fixture on both engines: ``stored(transport=None, store=...,
     budget=..., pricing=..., providers=..., **echo)`` builds an isolated manager whose store
     is ``store_url``. A test module that imports it runs its ``stored`` tests twice."""
-    made: list[AIManager] = []
-
-    def make(transport: httpx.BaseTransport | None = None, *,
-             store: dict[str, Any] | None = None, budget: dict[str, Any] | None = None,
-             pricing: dict[str, Any] | None = None,
-             providers: dict[str, dict[str, Any]] | None = None,
-             transports: dict[str, httpx.BaseTransport] | None = None,
-             **settings: Any) -> AIManager:
-        manager = AIManager(
-            providers=providers or {"echo": settings}, default="echo", config_file=False,
-            env={}, transports=transports or ({"echo": transport} if transport else None),
-            store={"url": store_url, **(store or {})}, budget=budget, pricing=pricing,
-        )
-        made.append(manager)
-        return manager
-
-    yield make
-    for manager in made:
-        manager.close()
+    yield from stored_managers({"url": store_url})
