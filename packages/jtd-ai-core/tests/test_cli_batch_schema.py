@@ -126,7 +126,6 @@ def test_a_batch_wide_schema_applies_to_items_without_their_own(
     (("--schema", "json:JSONDecoder"), "cannot derive a JSON schema for JSONDecoder"),
     (("--schema", "SCHEMA", "--option", "response_format", '{"type": "json_object"}'),
      "leave --option response_format out"),
-    (("--schema", "SCHEMA", "--provider-batch"), "does not apply to --provider-batch"),
 ])
 def test_a_bad_batch_schema_stops_before_sending(jtd: Cli, tmp_path: Path,
                                                  args: tuple[str, ...], words: str) -> None:

@@ -55,6 +55,33 @@ def test_provider_batch_writes_every_id_in_order_and_resumes_without_a_new_job(
     assert len(jtd.server.batches.created) == created + 1  # the stored run, resumed
 
 
+CITY = {"type": "object", "title": "City",
+        "properties": {"name": {"type": "string"}, "big": {"type": "boolean"}},
+        "required": ["name", "big"], "additionalProperties": False}
+TOWN = {"type": "object", "title": "Town", "properties": {"name": {"type": "string"}},
+        "required": ["name"], "additionalProperties": False}
+
+
+@pytest.mark.parametrize(("provider", "model"), [("openai", "gpt-4o-mini"),
+                                                 ("gemini", "gemini-2.5-flash")])
+def test_provider_batch_items_with_a_schema_are_parsed_as_in_a_live_batch(
+        jtd: Cli, tmp_path: Path, provider: str, model: str) -> None:
+    town = tmp_path / "town.json"
+    town.write_text(json.dumps(TOWN), encoding="utf-8")
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(json.dumps(row) for row in [
+        {"id": "a", "prompt": "Lyon", "schema": CITY},
+        {"id": "b", "prompt": "Paris"},
+    ]) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = jtd("batch", str(source), "-o", str(out), "--provider-batch", "-p", provider,
+                 "-m", model, "--poll-interval", "0.01", "-q", "--schema", str(town))
+    assert result.exit_code == 0, result.output
+    rows = {row["id"]: row for row in lines(out)}
+    assert rows["a"]["parsed"] == {"name": "echo: Lyon", "big": False}  # its own schema
+    assert rows["b"]["parsed"] == {"name": "echo: Paris"}  # the batch-wide one
+
+
 def test_a_bad_line_stops_the_provider_batch_before_any_upload(jtd: Cli,
                                                                tmp_path: Path) -> None:
     source = write(tmp_path / "in.jsonl", ["fine"], extra="{not json\n")

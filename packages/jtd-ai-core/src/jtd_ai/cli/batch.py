@@ -349,14 +349,12 @@ def batch(input_file: IO[str], output: Path, provider: str | None, model: str | 
     source = getattr(input_file, "name", "input")
     defaults = options_from_pairs(option_pairs)
     _check_defaults(model, defaults)
-    if provider_batch and schema is not None:
-        raise CliError("--schema does not apply to --provider-batch yet; nothing was sent",
-                       USAGE)
     batch_spec = _batch_spec(schema, defaults)
     if provider_batch:  # the provider's own batch jobs: jtd_ai.cli.jobs
         raise click.exceptions.Exit(run_provider_batch(
             input_file, output, provider=provider, model=model, defaults=defaults,
-            quiet=quiet, as_json=as_json, poll_interval=poll_interval))
+            quiet=quiet, as_json=as_json, poll_interval=poll_interval,
+            batch_spec=batch_spec))
     driver = state().manager.driver(provider)
     out = OutputFile(output)
     try:

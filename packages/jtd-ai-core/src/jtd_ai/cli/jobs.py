@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from jtd_ai.job_book import JobRecord
     from jtd_ai.manager import AIManager
     from jtd_ai.responses import Response
+    from jtd_ai.structured import OutputSpec
 
 __all__ = ["jobs", "provider_batch_options", "run_provider_batch"]
 
@@ -85,33 +86,42 @@ def provider_batch_options(command: Any) -> Any:
 def run_provider_batch(input_file: IO[str], output: Path, *, provider: str | None,
                        model: str | None, defaults: dict[str, Any], quiet: bool,
                        as_json: bool, poll_interval: float | None = None,
-                       input_mode: str = "auto") -> int:
+                       input_mode: str = "auto",
+                       batch_spec: OutputSpec[Any] | None = None) -> int:
     """``jtd-ai batch --provider-batch``: the whole input as provider batch jobs; each item's
     line written in input order once the jobs end. Nothing is uploaded unless every line is
-    usable. Running the same command again resumes the stored jobs (a line already in the
-    output is not written twice). Returns the exit code."""
+    usable. An item's ``schema`` (or ``batch_spec``, from ``--schema``) is sent as its
+    response format and its reply parsed under ``"parsed"``, as in a live batch. Running the
+    same command again resumes the stored jobs (a line already in the output is not written
+    twice). Returns the exit code."""
+    from jtd_ai.cli.batch import _with_spec
     from jtd_ai.cli.jsonl import BadLine, OutputFile, read_items
     from jtd_ai.cli.render import error_dict, response_dict
-    from jtd_ai.errors import AIError
+    from jtd_ai.cli.schema_option import parsed_json
+    from jtd_ai.errors import AIError, OutputValidationError
     from jtd_ai.jobs import POLL_INTERVAL, run_batch_job
+    from jtd_ai.structured import output_spec
 
     _refuse_live_options()
     source = getattr(input_file, "name", "input")
     manager = state().manager
     driver = manager.driver(provider)
     ids: list[str | int] = []
+    specs: list[OutputSpec[Any] | None] = []
     requests = []
     for entry in read_items(input_file, source):
         if isinstance(entry, BadLine):
             raise CliError(f"{entry.problem}; nothing was uploaded", USAGE)
         try:
+            spec = output_spec(entry.schema) if entry.schema is not None else batch_spec
+            options = _with_spec({**defaults, **entry.options}, entry.options, spec)
             requests.append(driver.build_request(list(entry.messages),
-                                                 model=entry.model or model,
-                                                 **{**defaults, **entry.options}))
+                                                 model=entry.model or model, **options))
         except AIError as exc:
             raise CliError(f"{source} line {entry.line}: {exc}; nothing was uploaded",
                            USAGE) from None
         ids.append(entry.id)
+        specs.append(spec)
     out = OutputFile(output)
     try:
         done = out.finished()
@@ -129,7 +139,12 @@ def run_provider_batch(input_file: IO[str], output: Path, *, provider: str | Non
             on_status=_note(quiet))
         ok = failed = 0
         cost = Decimal(0)
-        for ident, result in zip(ids, results, strict=True):
+        for ident, spec, result in zip(ids, specs, results, strict=True):
+            if spec is not None and not isinstance(result, AIError):
+                try:
+                    result = spec.parse(result)
+                except OutputValidationError as error:
+                    result = error
             if isinstance(result, AIError):
                 failed += 1
                 line = {"id": ident, "ok": False, "error": error_dict(result)}
@@ -137,6 +152,8 @@ def run_provider_batch(input_file: IO[str], output: Path, *, provider: str | Non
                 ok += 1
                 cost += result.cost or 0
                 line = {"id": ident, "ok": True, **response_dict(result)}
+                if spec is not None:
+                    line["parsed"] = parsed_json(result.parsed)
             if id_key(ident) not in done.ids:
                 out.write(line)
     except OSError as exc:
