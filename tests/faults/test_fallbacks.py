@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from call_forms import MODES, call
 from faultkit import KEY, PIECES, PROMPT, REPLY
 from wrap_helpers import installed_off
 
@@ -23,17 +24,18 @@ from jtd_ai import (
     Response,
     TimeoutError,
     TriedProvider,
+    ValidationError,
 )
 from jtd_ai.testing import FakeProviderServer, Fault
 
-MODES = ("send", "asend", "stream", "astream")
 OPENAI = "/v1/chat/completions"
 GEMINI = "/v1beta/"
 OLLAMA = "/api/chat"
 
 
 def manager(server: FakeProviderServer, folder: Path, *,
-            fallbacks: dict[str, list[str]] | None = None, **settings: Any) -> AIManager:
+            fallbacks: dict[str, list[str]] | None = None,
+            plugins: dict[str, dict[str, Any]] | None = None, **settings: Any) -> AIManager:
     """openai, gemini and ollama on the server, three attempts each, and their ledger."""
     base = {"api_key": KEY, "retry_attempts": 3, "retry_delay": 1, "timeout": 10,
             "deadline": 30, **settings}
@@ -44,7 +46,8 @@ def manager(server: FakeProviderServer, folder: Path, *,
     for name, targets in (fallbacks or {}).items():
         providers[name]["fallbacks"] = targets
     return AIManager(providers=providers, default="openai", config_file=False, env={},
-                     store={"path": str(folder / "jtd-ai.db")}, plugins=installed_off())
+                     store={"path": str(folder / "jtd-ai.db")},
+                     plugins={**installed_off(), **(plugins or {})})
 
 
 def sent(server: FakeProviderServer) -> dict[str, int]:
@@ -56,34 +59,6 @@ def sent(server: FakeProviderServer) -> dict[str, int]:
                     name != "gemini" or "enerateContent" in request.path):
                 counts[name] += 1
     return counts
-
-
-def call(ai: AIManager, mode: str, deltas: list[str], prompt: str = PROMPT,
-         **options: Any) -> Response:
-    driver = ai.driver("openai")
-    if mode == "send":
-        return driver.send_message(prompt, **options)
-    if mode == "stream":
-        with driver.stream(prompt, **options) as stream:
-            for chunk in stream:
-                deltas.append(chunk.delta)
-        assert stream.response is not None
-        return stream.response
-
-    async def run() -> Response:
-        try:
-            if mode == "asend":
-                return await driver.asend_message(prompt, **options)
-            async with driver.astream(prompt, **options) as stream:
-                async for chunk in stream:
-                    deltas.append(chunk.delta)
-            assert stream.response is not None
-            return stream.response
-        finally:
-            for name in ("openai", "gemini", "ollama"):
-                await ai.driver(name).aclose()
-
-    return asyncio.run(run())
 
 
 def rows(ai: AIManager) -> list[tuple[str, str, str | None, int | None]]:
@@ -101,7 +76,7 @@ def test_a_chain_falls_back_past_an_outage_and_a_rate_limit(
     server.inject(Fault(status=503, path_contains=OPENAI), times=3)
     server.inject(Fault(status=429, path_contains=GEMINI), times=3)
     deltas: list[str] = []
-    response = call(ai, mode, deltas)
+    response = call(ai, mode, PROMPT, deltas=deltas)
     assert (response.provider, response.model, response.content) == (
         "ollama", "llama3.2:latest", REPLY)
     assert response.tried == (TriedProvider("openai", "gpt-4o-mini", "ProviderUnavailableError"),
@@ -130,7 +105,7 @@ def test_a_call_falls_back_on_quota_timeout_and_a_missing_model(
     if fault is not None:
         server.inject(fault, times=3)
     deltas: list[str] = []
-    response = call(ai, mode, deltas, fallbacks=["gemini"], **options)
+    response = call(ai, mode, PROMPT, deltas=deltas, fallbacks=["gemini"], **options)
     assert (response.provider, response.model, response.content) == (
         "gemini", "gemini-2.5-flash", REPLY)
     assert [t.error for t in response.tried] == [kind.__name__]
@@ -150,7 +125,7 @@ def test_errors_that_are_no_outage_are_raised_at_once(
     ai = manager(server, tmp_path, fallbacks={"openai": ["gemini"]})
     server.inject(fault)
     with pytest.raises(kind) as caught:
-        call(ai, mode, [])
+        call(ai, mode, PROMPT)
     assert type(caught.value) is kind
     assert sent(server)["gemini"] == 0
     assert [r[0] for r in rows(ai)] == ["openai"]
@@ -166,7 +141,7 @@ def test_when_every_target_fails_the_last_error_names_the_chain(
     server.inject(Fault(status=503))
     server.inject(Fault(status=503))
     with pytest.raises(ProviderUnavailableError) as caught:
-        call(ai, mode, [])
+        call(ai, mode, PROMPT)
     assert caught.value.provider == "ollama"  # type: ignore[attr-defined]
     assert caught.value.__notes__ == [
         "fallbacks tried, in order: openai:gpt-4o-mini (ProviderUnavailableError), "
@@ -185,7 +160,7 @@ def test_fallbacks_that_name_each_other_end(server: FakeProviderServer, tmp_path
                  fallbacks={"openai": ["gemini"], "gemini": ["openai"]})
     server.inject(Fault(status=503), times=2)
     with pytest.raises(ProviderUnavailableError):
-        call(ai, mode, [])
+        call(ai, mode, PROMPT)
     assert sent(server) == {"openai": 1, "gemini": 1, "ollama": 0}
     ai.close()
 
@@ -200,7 +175,7 @@ def test_a_stream_that_stalls_after_its_first_chunks_does_not_fall_back(
     server.inject(Fault(stall_after=3, path_contains=OPENAI))
     deltas: list[str] = []
     with pytest.raises(TimeoutError) as caught:
-        call(ai, mode, deltas)
+        call(ai, mode, PROMPT, deltas=deltas)
     partial = caught.value.partial
     assert partial is not None and partial.content == "".join(deltas) != ""
     assert sent(server)["gemini"] == 0
@@ -247,4 +222,36 @@ def test_a_conversation_falls_back_and_keeps_the_reply(server: FakeProviderServe
     reply = conversation.send()
     assert (reply.provider, reply.content) == ("gemini", REPLY)
     assert conversation.history[-1].text == REPLY
+    ai.close()
+
+
+@pytest.mark.parametrize("mode", ["send", "astream"])
+def test_fallbacks_turned_off_in_config_stay_off(server: FakeProviderServer, tmp_path: Path,
+                                                 mode: str) -> None:
+    """[plugins.fallbacks] enabled = false: the provider's list is not used, and a call's
+    fallbacks= is refused before anything is sent rather than turning fallbacks on."""
+    ai = manager(server, tmp_path, retry_attempts=1, fallbacks={"openai": ["gemini"]},
+                 plugins={"fallbacks": {"enabled": False}})
+    server.inject(Fault(status=503, path_contains=OPENAI), times=3)
+    with pytest.raises(ProviderUnavailableError):
+        call(ai, mode, PROMPT)
+    with pytest.raises(ValidationError, match="the fallbacks plugin is disabled in config"):
+        call(ai, mode, PROMPT, fallbacks=["gemini"])
+    assert sent(server) == {"openai": 1, "gemini": 0, "ollama": 0}
+    with pytest.raises(ProviderUnavailableError):  # still off
+        call(ai, mode, PROMPT)
+    assert sent(server) == {"openai": 2, "gemini": 0, "ollama": 0}
+    ai.close()
+
+
+def test_a_per_call_fallback_changes_no_other_call(server: FakeProviderServer,
+                                                   tmp_path: Path) -> None:
+    """No provider sets fallbacks: a call's fallbacks= registers the plugin, and the calls
+    that name none still do not fall back."""
+    ai = manager(server, tmp_path, retry_attempts=1)
+    server.inject(Fault(status=503, path_contains=OPENAI), times=2)
+    assert call(ai, "send", PROMPT, fallbacks=["gemini"]).provider == "gemini"
+    with pytest.raises(ProviderUnavailableError):
+        call(ai, "send", PROMPT)
+    assert sent(server) == {"openai": 2, "gemini": 1, "ollama": 0}
     ai.close()

@@ -16,6 +16,7 @@ from pg_cluster import (  # noqa: F401  (the fixtures: stored and store_url on b
     store_url_fixture,
     stored_fixture,
 )
+from wrap_helpers import installed_off
 
 from jtd_ai import AIError, AIManager, BudgetExceededError, ConfigurationError
 from jtd_ai.budget import BudgetLimits, BudgetPlugin, period_start
@@ -109,6 +110,32 @@ def test_only_chat_calls_are_checked(store_url) -> None:
     plugin.before_request(CallInfo(provider="p", driver="d", operation="models"))
     with pytest.raises(BudgetExceededError):
         plugin.before_request(CallInfo(provider="p", driver="d", operation="chat"))
+
+
+def test_a_cache_hit_is_never_refused_nor_reserved_for(store_url) -> None:
+    """A hit costs nothing: served past a reached limit, and no reservation is written."""
+    ai = AIManager(providers={"echo": {"prices": PRICES}}, default="echo", config_file=False,
+                   env={}, store={"url": store_url}, budget={"limit": "0.000003"},
+                   plugins={**installed_off(), "cache": {}})
+    try:
+        first = ai.driver().send_message("a")
+        again = ai.driver().send_message("a")  # the limit is reached, but this is a hit
+        assert (again.cached, again.cost, again.content) == (True, Decimal(0), first.content)
+        with ai.driver().stream("a") as stream:
+            assert "".join(chunk.delta for chunk in stream) == first.content
+        assert stream.response.cached
+        with pytest.raises(BudgetExceededError):
+            ai.driver().send_message("b")  # not cached: refused
+    finally:
+        ai.close()
+    ledger = Ledger(open_store(store_url))
+    plugin = BudgetPlugin(BudgetLimits(limit=Decimal(1)), lambda: ledger)
+    reservations = "SELECT count(*) FROM budget_reservations"
+    before = ledger.store.query(reservations)[0][0]
+    plugin.before_request(CallInfo(provider="p", driver="d", operation="chat", cached=True))
+    assert ledger.store.query(reservations)[0][0] == before
+    plugin.before_request(CallInfo(provider="p", driver="d", operation="chat"))
+    assert ledger.store.query(reservations)[0][0] == before + 1
 
 
 def test_an_unreadable_ledger_lets_calls_through_and_says_so(tmp_path, caplog) -> None:

@@ -7,6 +7,7 @@ happened."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,25 @@ async def test_async_sends_and_streams_are_turns_too(logged) -> None:
         ("stream", "five six", "echo: five six")]
     assert all(t.input_tokens and t.output_tokens and t.cost for t in turns)
     assert log_of(ai).history(chat.id) == chat.history
+
+
+async def test_an_async_call_is_logged_off_its_event_loop(logged, monkeypatch) -> None:
+    """Writing a turn is blocking I/O: an async call does it in a worker thread."""
+    threads: list[int] = []
+    real = ConversationLog.record
+
+    def spy(self: ConversationLog, *args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConversationLog, "record", spy)
+    ai = logged()
+    chat = ai.conversation()
+    await chat.message("one two").asend()
+    async for _ in chat.message("three four").astream():
+        pass
+    assert len(threads) == 2 and threading.get_ident() not in threads
+    assert [t.prompt for t in log_of(ai).turns(chat.id)] == ["one two", "three four"]
 
 
 def test_bare_calls_and_batch_items_are_conversations_of_their_own(logged) -> None:

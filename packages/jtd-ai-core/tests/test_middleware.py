@@ -12,7 +12,8 @@ from typing import Any
 
 import attrs
 import pytest
-from wrap_helpers import KEY, MODES, call, chat_requests, raises, two_providers
+from call_forms import MODES, call
+from wrap_helpers import KEY, chat_requests, raises, two_providers
 
 import jtd_ai
 from jtd_ai import (

@@ -7,6 +7,8 @@ written on disk for the test; the calls go to the offline echo driver."""
 from __future__ import annotations
 
 import textwrap
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +141,32 @@ def test_reset_unregisters_and_reloads_the_plugins() -> None:
     ai.reset()
     assert not ai.hooks.has_plugin("testwrapper")
     assert reply(ai) == "echo: hi [a]"
+
+
+def test_another_thread_waits_for_the_plugins_being_loaded(monkeypatch) -> None:
+    """While the first load runs, another thread's load_plugins() waits for it (it never
+    sees a partial result); the loading thread re-entering it is not loaded again."""
+    import jtd_ai.fallbacks
+
+    entered = threading.Event()
+    reentered: list[dict[str, Any]] = []
+    real = jtd_ai.fallbacks.plugin
+
+    def slow(manager: AIManager, options: Any) -> Any:
+        entered.set()
+        reentered.append(dict(manager.load_plugins()))
+        time.sleep(0.3)  # the other thread asks meanwhile
+        return real(manager, options)
+
+    monkeypatch.setattr(jtd_ai.fallbacks, "plugin", slow)
+    ai = manager({"fallbacks": {}})
+    loader = threading.Thread(target=ai.load_plugins)
+    loader.start()
+    assert entered.wait(10)
+    assert list(ai.load_plugins()) == ["fallbacks"]
+    loader.join(10)
+    assert reentered == [{}]
+    assert list(ai.load_plugins()) == ["fallbacks"] and len(reentered) == 1
 
 
 # -- fallbacks settings ------------------------------------------------------------------------

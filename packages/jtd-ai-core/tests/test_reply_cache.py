@@ -6,6 +6,8 @@ are never cached; the per-call opt-out; a bad configuration is refused before an
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -15,27 +17,16 @@ from typing import Any
 import pytest
 from cli_helpers import needs
 from ledger_helpers import KEY, chat_requests, provider
+from ledger_server import no_faults_fixture, server_fixture  # noqa: F401  (the fixtures)
 
-from jtd_ai import AIManager, ConfigurationError, ProviderError
+from jtd_ai import AIManager, ConfigurationError, OutputValidationError, ProviderError
 from jtd_ai.cache import ReplyCache, bypass
+from jtd_ai.structured import output_spec
 from jtd_ai.testing import FakeProviderServer, Fault
 
 pytestmark = needs("openai")
 
 PROMPT = "alpha beta gamma"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer(api_key=KEY) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _clean(server: FakeProviderServer) -> Iterator[None]:
-    server.clear_faults()
-    yield
-    server.clear_faults()
 
 
 @pytest.fixture
@@ -126,6 +117,37 @@ async def test_an_async_stream_is_replayed_from_the_cache(server, cached) -> Non
     assert stream.response is not None and stream.response.cached is True
 
 
+async def test_an_async_call_uses_the_store_off_its_event_loop(server, cached,
+                                                                monkeypatch) -> None:
+    """The store is blocking I/O (a network round trip on PostgreSQL): an async call reads
+    and writes the cache in a worker thread, never in the event loop's; a sync call in its
+    own thread."""
+    used: list[tuple[str, int]] = []
+
+    def spying(name: str) -> Any:
+        real = getattr(ReplyCache, name)
+
+        def spy(self: ReplyCache, *args: Any) -> Any:
+            used.append((name, threading.get_ident()))
+            return real(self, *args)
+
+        return spy
+
+    for name in ("get", "put"):
+        monkeypatch.setattr(ReplyCache, name, spying(name))
+    ai = cached()
+    loop = threading.get_ident()
+    await ai.driver().asend_message(PROMPT)
+    stream = ai.driver().astream(PROMPT)
+    assert [chunk async for chunk in stream] and stream.response is not None
+    assert stream.response.cached is True
+    assert [name for name, _ in used] == ["get", "put", "get"]
+    assert loop not in {thread for _, thread in used}
+    used.clear()
+    ai.driver().send_message("a sync call")
+    assert used == [("get", loop), ("put", loop)]
+
+
 def test_a_batch_is_answered_from_the_cache_item_by_item(server, cached) -> None:
     ai = cached()
     prompts = ["one two", "three four", "five six"]
@@ -182,6 +204,60 @@ def test_an_error_is_not_cached(server, cached) -> None:
         ai.driver().send_message(PROMPT)
     reply = ai.driver().send_message(PROMPT)
     assert reply.cached is False and reply.content == "echo: alpha beta gamma"
+
+
+@dataclasses.dataclass
+class City:
+    name: str
+    population: int
+
+
+NOT_A_CITY = '{"name": "Oslo"}'  # the fake server answers it as is: no population
+
+
+def test_a_reply_that_does_not_parse_is_not_cached(server, cached) -> None:
+    """output=City: a reply that fails parsing is never stored, so asking again asks the
+    provider again; one that parses is stored and served parsed."""
+    ai = cached()
+    driver = ai.driver()
+    before = chat_requests(server)
+    for _ in range(2):
+        with pytest.raises(OutputValidationError) as caught:
+            driver.send_message(NOT_A_CITY, output=City)
+        assert caught.value.partial is not None and caught.value.partial.cached is False
+    with pytest.raises(OutputValidationError), driver.stream(NOT_A_CITY, output=City) as stream:
+        list(stream)
+    assert chat_requests(server) == before + 3
+    assert ReplyCache.of(ai).stats().entries == 0
+    first = driver.send_message("Paris", output=City)
+    again = driver.send_message("Paris", output=City)
+    assert again.cached is True and again.parsed == first.parsed
+    assert chat_requests(server) == before + 4
+
+
+async def test_an_async_reply_that_does_not_parse_is_not_cached(server, cached) -> None:
+    ai = cached()
+    before = chat_requests(server)
+    for _ in range(2):
+        with pytest.raises(OutputValidationError):
+            await ai.driver().asend_message(NOT_A_CITY, output=City)
+    assert chat_requests(server) == before + 2
+
+
+def test_a_stored_reply_that_does_not_parse_is_dropped_not_served(server, cached) -> None:
+    """The same request sent without output= stores its reply; a call with output= that
+    rejects it asks the provider again and drops the entry."""
+    ai = cached()
+    driver = ai.driver()
+    response_format = output_spec(City).response_format
+    driver.send_message(NOT_A_CITY, response_format=response_format)
+    assert driver.send_message(NOT_A_CITY, response_format=response_format).cached is True
+    before = chat_requests(server)
+    with pytest.raises(OutputValidationError) as caught:
+        driver.send_message(NOT_A_CITY, output=City)
+    assert caught.value.partial is not None and caught.value.partial.cached is False
+    assert chat_requests(server) == before + 1
+    assert ReplyCache.of(ai).stats().entries == 0
 
 
 def test_a_call_can_opt_out(server, cached) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from jtd_ai import ChatRequest, ImagePart, Message, ResponseFormat, Tool, ValidationError
+from jtd_ai.cache import request_digest
 from jtd_ai.testing import ScriptedTransport
+from jtd_ai.transcript import canonical
 
 USER = (Message.user("hi"),)
 
@@ -39,6 +41,25 @@ def test_good_options_are_kept() -> None:
     assert request.stop == ("END",)
     assert request.tools == (tool,)
     assert request.tool_choice == "search"
+
+
+@pytest.mark.parametrize(("field", "whole", "same"), [
+    ("temperature", 1, 1.0), ("temperature", 0, 0.0), ("top_p", 1, 1.0), ("timeout", 30, 30.0)])
+def test_a_whole_number_is_the_same_request_as_its_float(field: str, whole: int,
+                                                         same: float) -> None:
+    """``temperature=1`` and ``temperature=1.0`` are one request: one canonical form, one
+    reply cache key."""
+    one = ChatRequest.build(USER, "m", **{field: whole})
+    other = ChatRequest.build(USER, "m", **{field: same})
+    assert type(getattr(one, field)) is float
+    assert canonical(one) == canonical(other)
+    assert request_digest("p", "d", one) == request_digest("p", "d", other)
+
+
+def test_a_huge_whole_number_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError, match="temperature must be from 0 to 2, got an "
+                                              "integer of about 400 digits"):
+        ChatRequest.build(USER, "m", temperature=10**400)
 
 
 def test_unknown_option_is_named_and_known_ones_listed() -> None:

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 from cli_helpers import needs
-from ledger_helpers import KEY, db_rows
+from ledger_helpers import CHAT_PATHS, KEY, db_rows
+from ledger_server import server_fixture  # noqa: F401  (the fixture: server)
 
 from jtd_ai import AIManager, MaxStepsError, Role, Tool, ToolError, ValidationError
 from jtd_ai.testing import FakeProviderServer
@@ -29,13 +30,6 @@ pytestmark = [needs("openai"), needs("xai"), needs("gemini"), needs("ollama")]
 MODELS = {"openai": "gpt-4o-mini", "xai": "grok-4", "gemini": "gemini-2.5-flash",
           "ollama": "llama3.2:latest"}
 WAYS = ["run", "arun", "run_stream", "arun_stream"]
-CHAT_PATHS = ("/chat/completions", ":generateContent", ":streamGenerateContent", "/api/chat")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer(api_key=KEY) as running:
-        yield running
 
 
 @pytest.fixture

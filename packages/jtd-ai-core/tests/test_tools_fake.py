@@ -178,6 +178,47 @@ def test_on_tool_error_raise_stops_before_the_next_call(ai: AIManager) -> None:
     assert ran == ["first"]
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("way", ["run", "arun", "run_stream"])
+def test_a_run_resumed_after_tool_error_runs_only_the_unanswered_calls(
+        ai: AIManager, way: str, parallel: bool) -> None:
+    ran: list[str] = []
+    warehouse_down = [True]
+
+    def charge(amount: int) -> str:
+        ran.append("charge")  # a side effect that must happen once
+        return "charged"
+
+    def ship(item: str) -> str:
+        ran.append("ship")
+        if warehouse_down[0]:
+            raise RuntimeError("warehouse down")
+        return "shipped"
+
+    def go(conversation: Any) -> Any:
+        if way == "run":
+            return conversation.run(on_tool_error="raise", parallel=parallel)
+        if way == "arun":
+            return asyncio.run(conversation.arun(on_tool_error="raise", parallel=parallel))
+        return list(conversation.run_stream(on_tool_error="raise", parallel=parallel))
+
+    with ai.fake(strict=True) as fake:
+        fake.respond_tool_calls(("charge", {"amount": 5}), ("ship", {"item": "book"}))
+        fake.respond_with(lambda call: " ".join(m.text for m in call.tool_results))
+        conversation = ai.conversation().tools(charge, ship).message("buy")
+        with pytest.raises(ToolError, match="warehouse down") as info:
+            go(conversation)
+        assert info.value.tool == "ship"
+        # the finished call's result is kept; the failed call stays unanswered
+        assert [m.role.value for m in conversation.history] == ["user", "assistant", "tool"]
+        assert conversation.history[-1].text == "charged"
+        warehouse_down[0] = False
+        go(conversation)
+    assert ran == ["charge", "ship", "ship"]
+    assert [m.text for m in fake.calls[1].tool_results] == ["charged", "shipped"]
+    assert conversation.last_response.content == "charged shipped"
+
+
 def test_calls_the_application_cannot_serve_are_errors_for_the_model(ai: AIManager) -> None:
     broken = ToolCall("call_x", "weather", '{"city": ')
     with ai.fake(strict=True) as fake:

@@ -4,8 +4,9 @@
 ``[budget.providers]``, in US dollars over a ``period`` ("day", "month" or "all"; calendar
 periods in UTC). Before a call is sent, in one write transaction of the store (SQLite:
 ``BEGIN IMMEDIATE``; PostgreSQL: under an advisory transaction lock, so every host takes its
-turn), the spend so far in the period (the ledger, every process's and host's rows) plus what
-the calls in flight hold is compared with each limit that applies: once it reaches a limit
+turn), the spend so far in the period (every process's and host's ledger rows, read as one
+running total per provider and period, ``budget_totals``) plus what the calls in flight hold
+is compared with each limit that applies: once it reaches a limit
 the call raises :class:`~jtd_ai.errors.BudgetExceededError` saying the limit and the spend;
 otherwise the call reserves the average cost of the period's priced calls
 (``budget_reservations``). When the call ends, its ledger row is written and its reservation
@@ -121,11 +122,12 @@ class BudgetPlugin:
     """A ``before_request`` hook that refuses calls once a limit is reached, and reserves
     budget for the calls it lets through (settled by :meth:`settle` when they end).
 
-    On SQLite the spend is read incrementally (rows after the last one seen), so a check
-    costs one indexed query however long the ledger is; on PostgreSQL, where row ids can
-    commit out of order, the period's rows are summed (an index range scan). If the store
-    cannot be used the call goes ahead and the failure is reported: a broken database never
-    blocks work.
+    The spend is one row of ``budget_totals`` per limit, on both engines, however long the
+    ledger is: every ledger write adds its rows to the totals in its own transaction, and a
+    period no budget read before is first summed from the ledger (so rows written while no
+    budget was configured count too). If the store cannot be used (a server unreachable, or
+    not answering within ``[store] connect_timeout``) the call goes ahead and the failure
+    is reported: a broken database never blocks work (budgets fail open).
     """
 
     def __init__(self, limits: BudgetLimits, ledger: Callable[[], Ledger | None], *,
@@ -138,39 +140,32 @@ class BudgetPlugin:
         self._active = active
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._lock = threading.Lock()
-        # (scope, period start) -> (last row id read, picodollars, priced rows up to it)
-        self._seen: dict[tuple[str | None, str | None], tuple[int, int, int]] = {}
         # id(call) -> its reservation, while the call is in flight
         self._held: dict[int, str] = {}
         _PLUGINS.add(self)
 
     def spent(self, provider: str | None = None) -> Decimal:
         """Dollars spent in the current period, by ``provider`` or (None) in all."""
+        from jtd_ai.ledger import BUDGET_LOCK
+
         ledger = self._ledger()
         if ledger is None:
             return Decimal(0)
-        return Decimal(self._spent(ledger, provider)[0]) / PICO
+        with ledger.store.write(lock=BUDGET_LOCK) as conn:
+            return Decimal(self._spent(conn, provider)[0]) / PICO
 
-    def _spent(self, ledger: Ledger, provider: str | None) -> tuple[int, int]:
-        """(picodollars spent, priced rows) in the current period."""
-        since = period_start(self.limits.period, self._clock())
-        if not ledger.store.ordered_ids:
-            pico, priced, _ = ledger.spent(since=since, provider=provider)
-            return pico, priced
-        key = (provider, since)
-        with self._lock:
-            last_id, total, priced = self._seen.get(key, (0, 0, 0))
-            more, more_priced, last_id = ledger.spent(since=since, provider=provider,
-                                                      after_id=last_id)
-            total, priced = total + more, priced + more_priced
-            self._seen = {k: v for k, v in self._seen.items() if k[1] == since}
-            self._seen[key] = (last_id, total, priced)
-        return total, priced
+    def _spent(self, conn: Any, provider: str | None) -> tuple[int, int]:
+        """(picodollars spent, priced rows) in the current period, read in ``conn``'s
+        transaction (holding the budget lock)."""
+        from jtd_ai.ledger import Ledger
+
+        return Ledger.period_total(conn, provider,
+                                   period_start(self.limits.period, self._clock()))
 
     @hookimpl
     def before_request(self, call: CallInfo) -> None:
-        if call.operation not in _CHECKED_OPERATIONS:
-            return
+        if call.operation not in _CHECKED_OPERATIONS or call.cached:
+            return  # a cache hit costs nothing: never refused, nothing reserved
         if self._active is not None and not self._active():
             return
         checks: list[tuple[str, str | None, Decimal]] = []
@@ -195,16 +190,18 @@ class BudgetPlugin:
                  checks: list[tuple[str, str | None, Decimal]]) -> None:
         """Check every limit and reserve for ``call``, in one transaction under the budget
         lock (every process and host in turn)."""
+        from jtd_ai.ledger import BUDGET_LOCK
+
         now = dt.datetime.now(dt.UTC)
         stamp = now.isoformat(timespec="microseconds")
         expires = (now + dt.timedelta(seconds=RESERVATION_TTL)).isoformat(
             timespec="microseconds")
         reservation = uuid.uuid4().hex
         estimate: int | None = None
-        with ledger.store.write(lock="budget") as conn:
+        with ledger.store.write(lock=BUDGET_LOCK) as conn:
             conn.execute("DELETE FROM budget_reservations WHERE expires < ?", (stamp,))
             for scope, provider, limit in checks:
-                spent, priced = self._spent(ledger, provider)
+                spent, priced = self._spent(conn, provider)
                 where, params = (" WHERE provider = ?", (provider,)) if provider else ("", ())
                 reserved = int(conn.execute(
                     "SELECT COALESCE(SUM(estimate_pico), 0) "  # noqa: S608
@@ -229,10 +226,12 @@ class BudgetPlugin:
         reservation = self._held.pop(id(call), None)
         if reservation is None:
             return False
+        from jtd_ai.ledger import BUDGET_LOCK
+
         found = ledger()
         if found is None:
             return False
-        with found.store.write(lock="budget") as conn:
+        with found.store.write(lock=BUDGET_LOCK) as conn:
             conn.execute("DELETE FROM budget_reservations WHERE id = ?", (reservation,))
             found.insert_rows(conn, [row])
         return True

@@ -10,8 +10,10 @@ A request is known by a digest of what changes its reply: the provider's name, t
 the model, the messages and every option except ``timeout`` (never an API key: the request
 holds none). A hit is the stored Response marked ``cached=True`` with ``cost`` 0; the ledger
 records it with no attempt; a stream is replayed from it as chunks. Failed calls are never
-stored, and calls inside ``AI.fake()`` neither read nor fill the cache. Store failures never
-fail a call: a cache that cannot be read is a miss.
+stored, nor replies the caller rejects (``CallInfo.reply_check``: a structured ``output=``
+reply that does not parse; one stored earlier is dropped, not served), and calls inside
+``AI.fake()`` neither read nor fill the cache. Store failures never fail a call: a cache that
+cannot be read is a miss.
 """
 
 from __future__ import annotations
@@ -232,6 +234,12 @@ class ReplyCache:
                     drop.append((digest,))
             conn.executemany("DELETE FROM reply_cache WHERE digest = ?", drop)
 
+    def forget(self, digest: str) -> bool:
+        """Drop the reply stored for ``digest``; whether there was one."""
+        with self.store.write() as conn:
+            count = conn.execute("DELETE FROM reply_cache WHERE digest = ?", (digest,)).rowcount
+        return bool(count)
+
     def stats(self) -> CacheStats:
         now = _iso(self._clock())
         entries, expired, size, hits = self.store.query(
@@ -268,7 +276,9 @@ class CachePlugin:
         if (call.operation not in ("chat", "stream") or call.request is None or _BYPASS.get()
                 or call.tags.get("cache", True) is False or call.driver == FAKE_DRIVER):
             return None
-        return self._wrapper(call)
+        from jtd_ai.middleware import in_thread
+
+        return in_thread(self._wrapper(call))  # an async call reads and writes off its loop
 
     def _wrapper(self, call: CallInfo) -> CallWrapper:
         request = call.request
@@ -280,15 +290,34 @@ class CachePlugin:
         except StoreError as exc:
             self.manager.storage.report(exc)
             cache, hit = None, None
-        if hit is not None:
-            return hit
+        if cache is not None and hit is not None:
+            if _accepted(call, hit):
+                return hit
+            self._write(cache.forget, digest)  # a reply this caller rejects: asked again
         response = yield request
-        if cache is not None and not response.cached and response.finish_reason != "error":
-            try:
-                cache.put(digest, response)
-            except StoreError as exc:
-                self.manager.storage.report(exc)
+        if (cache is not None and not response.cached and response.finish_reason != "error"
+                and _accepted(call, response)):
+            self._write(cache.put, digest, response)
         return response
+
+    def _write(self, work: Callable[..., object], *args: Any) -> None:
+        """A cache write; a store failure is reported, never the call's."""
+        try:
+            work(*args)
+        except StoreError as exc:
+            self.manager.storage.report(exc)
+
+
+def _accepted(call: CallInfo, response: Response) -> bool:
+    """Whether the caller takes ``response`` (``call.reply_check``: a structured call's reply
+    parses); a reply it rejects is neither stored nor served."""
+    check = call.reply_check
+    if check is None:
+        return True
+    try:
+        return check(response)
+    except Exception:  # a check that fails rejects: keeping the reply is never required
+        return False
 
 
 def plugin(manager: AIManager, options: Mapping[str, Any]) -> CachePlugin:

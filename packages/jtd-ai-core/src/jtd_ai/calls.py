@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +16,19 @@ from jtd_ai.request import ChatRequest
 if TYPE_CHECKING:
     from jtd_ai.responses import Response
 
-__all__ = ["CONVERSATION_ID", "CallInfo", "CallStoppedError", "stop_status"]
+__all__ = ["CONVERSATION_ID", "REPLY_CHECK", "CallInfo", "CallStoppedError",
+           "stop_status"]
 
 #: The id of the conversation whose turn is being sent; :class:`~jtd_ai.Conversation` sets
 #: it while it sends, and each call made meanwhile carries it in ``CallInfo.conversation_id``.
 CONVERSATION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "jtd_ai_conversation_id", default=None)
+
+#: Whether the caller will accept a reply, set while a structured call (``output=T``) sends:
+#: false for a reply it would reject (one that does not parse). Each call made meanwhile
+#: carries it in ``CallInfo.reply_check``.
+REPLY_CHECK: contextvars.ContextVar[Callable[[Response], bool] | None] = (
+    contextvars.ContextVar("jtd_ai_reply_check", default=None))
 
 _NO_TAGS: Mapping[str, Any] = MappingProxyType({})
 
@@ -48,6 +55,15 @@ class CallInfo:
     #: fallbacks=[...])`` or the provider's ``fallbacks`` setting (see
     #: :mod:`jtd_ai.fallbacks`); empty when there are none.
     fallbacks: tuple[str, ...] = ()
+    #: True when a wrapper answered the call without calling the provider (a cache hit):
+    #: ``before_request`` and ``after_response`` still see it, with ``attempts`` 0, but
+    #: nothing is sent and it costs nothing (a budget neither checks nor reserves for it).
+    cached: bool = False
+    #: Whether the caller will accept a reply (see :data:`REPLY_CHECK`); None: any reply. A
+    #: plugin that keeps replies for later (the reply cache) keeps and serves only accepted
+    #: ones.
+    reply_check: Callable[[Response], bool] | None = field(default=None, repr=False,
+                                                            eq=False)
 
 
 def stop_status(exc: BaseException) -> str:

@@ -429,7 +429,9 @@ class LogPlugin:
         if (call.operation not in ("chat", "stream") or call.request is None
                 or call.driver == FAKE_DRIVER):  # AI.fake(): scripted, not a conversation
             return None
-        return self._wrapper(call)
+        from jtd_ai.middleware import in_thread
+
+        return in_thread(self._wrapper(call))  # an async call writes off its loop
 
     def _wrapper(self, call: CallInfo) -> CallWrapper:
         request = call.request

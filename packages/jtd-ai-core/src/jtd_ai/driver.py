@@ -32,11 +32,11 @@ from collections.abc import (
 )
 from decimal import Decimal
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Self, overload
 
 import attrs
 
-from jtd_ai.calls import CONVERSATION_ID, CallInfo
+from jtd_ai.calls import CONVERSATION_ID, REPLY_CHECK, CallInfo
 from jtd_ai.errors import (
     AIError,
     ConfigurationError,
@@ -125,7 +125,10 @@ class Driver:
         #: How a call's wrappers reach another provider by name (``jtd_ai.Via``): the
         #: manager's ``driver``, set by the manager that built this driver; else None.
         self.resolver: Callable[[str], Driver] | None = None
-        self._fallbacks: tuple[str, ...] = tuple(self.config.option("fallbacks", ()))
+        #: The provider's fallbacks: none while config turns the fallbacks plugin off.
+        off = hooks is not None and hooks.is_blocked("fallbacks")
+        self._fallbacks: tuple[str, ...] = () if off else tuple(
+            self.config.option("fallbacks", ()))
 
     def __repr__(self) -> str:
         return f"<Driver {self.get_name()!r} provider={self.config.name!r}>"
@@ -168,6 +171,13 @@ class Driver:
             await self._transport.aclose()
             self._transport.close()
 
+    async def _aclose_loop(self) -> None:
+        """Close the async connections of the running event loop only: the sync client
+        (shared by every thread calling this driver) stays open. What a sync batch's
+        helper loop does when it ends."""
+        if self._transport is not None:
+            await self._transport.aclose()
+
     def __enter__(self) -> Driver:
         return self
 
@@ -201,7 +211,7 @@ class Driver:
             provider=self.config.name, driver=self.get_name(), operation=operation,
             model=request.model if request else None, request=request,
             batch_id=batch_id or _BATCH_ID.get(), conversation_id=CONVERSATION_ID.get(),
-            fallbacks=self._fallbacks,
+            fallbacks=self._fallbacks, reply_check=REPLY_CHECK.get(),
         )
         if extra is not None:
             tags, fallbacks = extra
@@ -273,7 +283,8 @@ class Driver:
 
     def _answered(self, call: CallInfo, response: Response, started: float) -> Response:
         """A call a wrapper answered without calling the provider (a cache hit): the hooks
-        still see it, with ``call.attempts`` 0, so the ledger records it."""
+        still see it, with ``call.attempts`` 0 and ``call.cached``, so the ledger records it."""
+        call.cached = True
         self._before(call, started)
         response = response.completed(latency=time.perf_counter() - started, cost=None,
                                       pricing=None)
@@ -552,7 +563,7 @@ class Driver:
         stream = self.astream_batch(items, concurrency=concurrency, ordered=ordered,
                                     window=window, model=model, progress=progress,
                                     on_result=on_result, cancel=cancel, **options)
-        return SyncIterator(stream, cleanup=self.aclose, name="jtd-ai-batch")
+        return SyncIterator(stream, cleanup=self._aclose_loop, name="jtd-ai-batch")
 
     async def asend_batch(
         self, items: Iterable[BatchItem] | AsyncIterable[BatchItem], *, concurrency: int = 8,
@@ -942,14 +953,19 @@ class _StreamBase:
         self._state.on_complete = callback
 
 
-class ChatStream(_StreamBase):
-    """An iterator of :class:`StreamChunk`; closes its connection when done or closed."""
+class LazyChunks:
+    """The iterator and context-manager protocol of a sync stream (this module's and
+    :mod:`jtd_ai.structured`'s): its chunks come from :meth:`_chunks`, started on first use;
+    closing stops it."""
 
     _iterator: Iterator[StreamChunk] | None = None
 
+    def _chunks(self) -> Iterator[StreamChunk]:
+        raise NotImplementedError
+
     def __iter__(self) -> Iterator[StreamChunk]:
         if self._iterator is None:
-            self._iterator = (_run_wrapped if self._wrapped else _run_stream)(self._state)
+            self._iterator = self._chunks()
         return self._iterator
 
     def __next__(self) -> StreamChunk:
@@ -959,21 +975,24 @@ class ChatStream(_StreamBase):
         if self._iterator is not None:
             self._iterator.close()  # type: ignore[attr-defined]
 
-    def __enter__(self) -> ChatStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-class AsyncChatStream(_StreamBase):
-    """An async iterator of :class:`StreamChunk`."""
+class AsyncLazyChunks:
+    """The async form of :class:`LazyChunks`: chunks from :meth:`_chunks`."""
 
     _iterator: AsyncIterator[StreamChunk] | None = None
 
+    def _chunks(self) -> AsyncIterator[StreamChunk]:
+        raise NotImplementedError
+
     def __aiter__(self) -> AsyncIterator[StreamChunk]:
         if self._iterator is None:
-            self._iterator = (_arun_wrapped if self._wrapped else _arun_stream)(self._state)
+            self._iterator = self._chunks()
         return self._iterator
 
     async def __anext__(self) -> StreamChunk:
@@ -983,8 +1002,22 @@ class AsyncChatStream(_StreamBase):
         if self._iterator is not None:
             await self._iterator.aclose()  # type: ignore[attr-defined]
 
-    async def __aenter__(self) -> AsyncChatStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class ChatStream(_StreamBase, LazyChunks):
+    """An iterator of :class:`StreamChunk`; closes its connection when done or closed."""
+
+    def _chunks(self) -> Iterator[StreamChunk]:
+        return (_run_wrapped if self._wrapped else _run_stream)(self._state)
+
+
+class AsyncChatStream(_StreamBase, AsyncLazyChunks):
+    """An async iterator of :class:`StreamChunk`."""
+
+    def _chunks(self) -> AsyncIterator[StreamChunk]:
+        return (_arun_wrapped if self._wrapped else _arun_stream)(self._state)

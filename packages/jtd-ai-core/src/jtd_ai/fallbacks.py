@@ -4,6 +4,8 @@ target, a built-in plugin on the public ``wrap_call`` hook (:mod:`jtd_ai.middlew
 Targets are ``"provider"`` (its default model) or ``"provider:model"``, from the provider's
 ``fallbacks = [...]`` setting or from the call: ``send_message(..., fallbacks=[...])``,
 ``Conversation.fallbacks(...)``; a call's list replaces the provider's (``[]``: none).
+``[plugins.fallbacks] enabled = false`` turns them off: the providers' lists are ignored and a
+call's list is a ValidationError.
 
 * Tried elsewhere: :class:`~jtd_ai.ProviderUnavailableError` and
   :class:`~jtd_ai.RateLimitError` (each after the provider's own retries),
@@ -51,7 +53,8 @@ if TYPE_CHECKING:
     from jtd_ai.middleware import CallWrapper
     from jtd_ai.responses import Response
 
-__all__ = ["ELSEWHERE", "NAME", "Fallbacks", "plugin", "prepare", "split_target"]
+__all__ = ["ELSEWHERE", "NAME", "Fallbacks", "follow_config", "plugin", "prepare",
+           "split_target"]
 
 #: The errors that send a call to its next target.
 ELSEWHERE: tuple[type[AIError], ...] = (ProviderUnavailableError, RateLimitError,
@@ -103,6 +106,10 @@ def prepare(driver: Driver, targets: Any) -> tuple[str, ...]:
                             lambda message: ValidationError(message, field="fallbacks"))
     if not checked:
         return checked
+    if driver._hooks is not None and driver._hooks.is_blocked(NAME):
+        raise ValidationError(
+            "fallbacks=[...] cannot be used: the fallbacks plugin is disabled in config "
+            "([plugins.fallbacks] enabled = false)", field="fallbacks")
     if driver.resolver is None:
         raise ValidationError(
             f"fallbacks need a driver built by an AIManager (driver {driver.provider!r} "
@@ -111,6 +118,16 @@ def prepare(driver: Driver, targets: Any) -> tuple[str, ...]:
         driver.resolver(split_target(target)[0])  # ConfigurationError if it cannot be used
     register(driver._hooks)
     return checked
+
+
+def follow_config(hooks: pluggy.PluginManager, table: Mapping[str, Any] | None) -> None:
+    """Block the plugin on ``hooks`` while its ``[plugins.fallbacks]`` table says ``enabled =
+    false`` (drivers then ignore the providers' lists and refuse a call's ``fallbacks=``);
+    unblock it when the configuration no longer does."""
+    if table is not None and table.get("enabled", True) is False:
+        hooks.set_blocked(NAME)  # also unregisters one a call registered earlier
+    elif hooks.is_blocked(NAME):
+        hooks.unblock(NAME)
 
 
 def register(hooks: pluggy.PluginManager | None) -> None:

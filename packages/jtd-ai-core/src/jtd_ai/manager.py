@@ -87,6 +87,8 @@ class AIManager:
         self._fake: FakeAI | None = None
         #: The call plugins this manager registered, by name (None: not loaded yet).
         self._plugins: dict[str, Any] | None = None
+        #: While the first load_plugins() runs (its own thread may re-enter it).
+        self._plugins_loading: dict[str, Any] | None = None
         self._plugin_errors: list[PluginError] = []
         self._lock = threading.RLock()
 
@@ -418,23 +420,29 @@ class AIManager:
         :attr:`plugin_errors`) unless its table says ``required = true``."""
         if self._plugins is not None:
             return self._plugins
-        with self._lock:
+        with self._lock:  # another thread waits here until the loading is done
             if self._plugins is None:
+                if self._plugins_loading is not None:
+                    # Re-entered on this thread (the lock is reentrant) by a factory that
+                    # builds a driver: the plugins are not loaded again.
+                    return self._plugins_loading
+                from jtd_ai.fallbacks import follow_config
                 from jtd_ai.plugins import load_plugins, plugin_tables
 
                 settings = self.settings
                 tables = plugin_tables(settings.tables.get("plugins"))
                 also = ["fallbacks"] if self._check_fallbacks(settings) else []
-                # Set first: a factory that builds a driver does not load the plugins again.
-                self._plugins = {}
+                follow_config(self.hooks, tables.get("fallbacks"))
+                loading: dict[str, Any] = {}
+                self._plugins_loading = loading
                 try:
-                    loaded, self._plugin_errors = load_plugins(self, tables, self.hooks,
-                                                               also=also)
-                except BaseException:
-                    self._plugins = None
-                    raise
-                self._plugins.update(loaded)
-        return self._plugins
+                    loaded, errors = load_plugins(self, tables, self.hooks, also=also)
+                finally:
+                    self._plugins_loading = None
+                loading.update(loaded)  # what a re-entry got is the same dict, now filled
+                self._plugin_errors = errors
+                self._plugins = loading
+            return self._plugins
 
     @property
     def plugin_errors(self) -> list[PluginError]:

@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Generator
+import weakref
+from collections.abc import AsyncGenerator, Callable, Generator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from jtd_ai.driver import Driver
     from jtd_ai.streaming import StreamAccumulator
 
-__all__ = ["CallWrapper", "Via", "arun", "drain", "replay", "run"]
+__all__ = ["CallWrapper", "Via", "arun", "drain", "in_thread", "replay", "run"]
 
 
 def _provider_name(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -76,6 +77,18 @@ CallWrapper = Generator[ChatRequest | Via, Response, Response]
 #: What a wrapper asks for next: a call through, a call elsewhere, or its answer.
 _Step = ChatRequest | Via | Response
 _NONE: frozenset[str] = frozenset()
+_THREADED: weakref.WeakSet[CallWrapper] = weakref.WeakSet()
+
+
+def in_thread(wrapper: CallWrapper) -> CallWrapper:
+    """Mark ``wrapper`` as doing blocking I/O between its yields (a database read or write):
+    in an async call each of its steps runs in a worker thread (``asyncio.to_thread``), so
+    the event loop is never held; a sync call drives it as any wrapper. Its steps see a copy
+    of the caller's context variables, and what they set there does not reach the caller:
+    a wrapper that keeps state in a context variable across a yield (a tracing span made
+    current) must not be marked."""
+    _THREADED.add(wrapper)
+    return wrapper
 
 
 class _Chain:
@@ -165,6 +178,7 @@ class _Chain:
         call = target._call(self.call.operation, chosen)
         call.conversation_id = self.call.conversation_id
         call.tags = self.call.tags
+        call.reply_check = self.call.reply_check  # a fallback's reply is checked alike
         call.batch_id = self.call.batch_id
         return target, call, self.excluded | {issuer}
 
@@ -172,11 +186,13 @@ class _Chain:
 class _Layer:
     """One wrapper generator, stepped through the protocol."""
 
-    __slots__ = ("name", "wrapper")
+    __slots__ = ("name", "threaded", "wrapper")
 
     def __init__(self, name: str, wrapper: CallWrapper) -> None:
         self.name = name
         self.wrapper = wrapper
+        #: Marked by :func:`in_thread`: an async call runs each step in a worker thread.
+        self.threaded = wrapper in _THREADED
 
     def start(self, chain: _Chain) -> _Step:
         return self._advance(chain, lambda: next(self.wrapper))
@@ -378,9 +394,18 @@ async def _adrive(chain: _Chain, index: int, request: ChatRequest,
             yield chunk
 
 
+async def _astep(layer: _Layer, step: Callable[..., _Step], *args: Any) -> _Step:
+    """One step of ``layer``: in a worker thread when it is marked :func:`in_thread`."""
+    if not layer.threaded:
+        return step(*args)
+    import asyncio
+
+    return await asyncio.to_thread(step, *args)
+
+
 async def _alayer(chain: _Chain, index: int, layer: _Layer, request: ChatRequest,
                   box: list[Response]) -> AsyncGenerator[StreamChunk, None]:
-    step = layer.start(chain)
+    step = await _astep(layer, layer.start, chain)
     while not isinstance(step, Response):
         result: list[Response] = []
         try:
@@ -396,13 +421,13 @@ async def _alayer(chain: _Chain, index: int, layer: _Layer, request: ChatRequest
                     yield chunk
         except AIError as error:
             chain.resume(request)
-            step = layer.failed(chain, error)
+            step = await _astep(layer, layer.failed, chain, error)
             continue
         except BaseException:
             layer.close()
             raise
         chain.resume(request)
-        step = layer.sent(chain, result[0])
+        step = await _astep(layer, layer.sent, chain, result[0])
     box.append(step)
 
 

@@ -195,6 +195,17 @@ def _range(name: str, low: float, high: float) -> Any:
     return check
 
 
+def _to_float(value: Any) -> Any:
+    """A whole number as the float it stands for (``temperature=1`` and ``1.0`` are one
+    request, with one cache key); anything else as given, for the validator to judge."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # far out of any range: the validator names it
+            return value
+    return value
+
+
 def _shown(value: object) -> str:
     """A short repr for an error message (a 5,000-digit int has no repr by default)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
@@ -440,8 +451,10 @@ class ChatRequest:
 
     messages: tuple[Message, ...] = field(converter=_messages, validator=_check_messages)
     model: str = field(validator=_check_model)
-    temperature: float | None = field(default=None, validator=_range("temperature", 0, 2))
-    top_p: float | None = field(default=None, validator=_range("top_p", 0, 1))
+    temperature: float | None = field(default=None, converter=_to_float,
+                                      validator=_range("temperature", 0, 2))
+    top_p: float | None = field(default=None, converter=_to_float,
+                                validator=_range("top_p", 0, 1))
     max_tokens: int | None = field(default=None,
                                    validator=_positive_int("max_tokens", MAX_TOKENS))
     stop: tuple[str, ...] = field(default=(), converter=_to_stop, validator=_check_stop)
@@ -450,7 +463,8 @@ class ChatRequest:
     tool_choice: str | None = field(default=None, converter=_to_tool_choice,
                                     validator=_check_tool_choice)
     response_format: ResponseFormat | None = field(default=None, converter=_to_format)
-    timeout: float | None = field(default=None, validator=_check_timeout)
+    timeout: float | None = field(default=None, converter=_to_float,
+                                  validator=_check_timeout)
     #: Provider-specific request fields, passed through as given (checked to be JSON).
     extra: Mapping[str, Any] = field(factory=dict, converter=_to_extra)
 

@@ -13,6 +13,8 @@ its own call (its own ledger row). The exchange is one sans-I/O generator
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
@@ -20,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Generic
 
 import attrs
 
+from jtd_ai.calls import REPLY_CHECK
+from jtd_ai.driver import AsyncLazyChunks, LazyChunks
 from jtd_ai.errors import OutputValidationError, ValidationError
 from jtd_ai.messages import Message
 from jtd_ai.request import ChatRequest, ResponseFormat, check_json
@@ -244,6 +248,28 @@ def exchange(spec: OutputSpec[OutputT], request: ChatRequest, retries: int,
                                                       response.to_message(), feedback(error)))
 
 
+@contextlib.contextmanager
+def judged(spec: OutputSpec[Any], request: ChatRequest) -> Iterator[None]:
+    """The calls made meanwhile carry whether their reply would parse
+    (``CallInfo.reply_check``), so the reply cache never keeps nor serves one that does not."""
+    token = REPLY_CHECK.set(functools.partial(_accepted, spec, request))
+    try:
+        yield
+    finally:
+        REPLY_CHECK.reset(token)
+
+
+def _accepted(spec: OutputSpec[Any], request: ChatRequest, response: Response[Any]) -> bool:
+    """Whether :func:`exchange` would take ``response`` as the end of the call."""
+    if response.tool_calls and request.tools:
+        return True
+    try:
+        spec.parse(response)
+    except OutputValidationError:
+        return False
+    return True
+
+
 def _prepare(driver: Driver, prompt: Prompt | ChatRequest, model: str | None, output: Any,
              options: Mapping[str, Any],
              ) -> tuple[OutputSpec[Any], ChatRequest, dict[str, Any]]:
@@ -278,7 +304,8 @@ def send(driver: Driver, prompt: Prompt | ChatRequest, *, model: str | None,
     steps = exchange(spec, request, retries)
     request = next(steps)
     while True:
-        reply = driver.send_message(request, **call_options)
+        with judged(spec, request):
+            reply = driver.send_message(request, **call_options)
         try:
             request = steps.send(reply)
         except StopIteration as done:
@@ -295,7 +322,8 @@ async def asend(driver: Driver, prompt: Prompt | ChatRequest, *, model: str | No
     steps = exchange(spec, request, retries)
     request = next(steps)
     while True:
-        reply = await driver.asend_message(request, **call_options)
+        with judged(spec, request):
+            reply = await driver.asend_message(request, **call_options)
         try:
             request = steps.send(reply)
         except StopIteration as done:
@@ -319,7 +347,9 @@ def stream(driver: Driver, prompt: Prompt | ChatRequest, *, model: str | None,
     """``driver.stream(prompt, output=T)``: chunks as they come, the end parsed."""
     spec, request, call_options = _stream_parts(driver, prompt, model, output,
                                                 output_retries, options)
-    return ParsedChatStream(driver.stream(request, **call_options), spec)
+    with judged(spec, request):
+        made = driver.stream(request, **call_options)
+    return ParsedChatStream(made, spec)
 
 
 def astream(driver: Driver, prompt: Prompt | ChatRequest, *, model: str | None,
@@ -327,7 +357,9 @@ def astream(driver: Driver, prompt: Prompt | ChatRequest, *, model: str | None,
             options: Mapping[str, Any]) -> AsyncParsedChatStream[OutputT]:
     spec, request, call_options = _stream_parts(driver, prompt, model, output,
                                                 output_retries, options)
-    return AsyncParsedChatStream(driver.astream(request, **call_options), spec)
+    with judged(spec, request):
+        made = driver.astream(request, **call_options)
+    return AsyncParsedChatStream(made, spec)
 
 
 def split_batch_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -350,36 +382,13 @@ def split_batch_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[s
 
 
 class _ParsedStreamBase(Generic[OutputT]):
+    stream: ChatStream | AsyncChatStream
+
     def __init__(self, spec: OutputSpec[OutputT]) -> None:
         self.spec = spec
         self._response: Response[OutputT] | None = None
         #: Called with the parsed Response when the stream ends and its reply matches.
         self.on_complete: Callable[[Response[OutputT]], Any] | None = None
-
-    @property
-    def response(self) -> Response[OutputT] | None:
-        """The whole reply, parsed, once the stream has ended; else None."""
-        return self._response
-
-    def _finish(self, response: Response[Any] | None, request: ChatRequest) -> None:
-        if response is None:  # pragma: no cover - a stream that ended cleanly has one
-            return
-        if response.tool_calls and request.tools:
-            self._response = response  # tools to run first (Conversation.run_stream)
-        else:
-            self._response = self.spec.parse(response)
-        if self.on_complete is not None:
-            self.on_complete(self._response)
-
-
-class ParsedChatStream(_ParsedStreamBase[OutputT]):
-    """A :class:`~jtd_ai.ChatStream` whose final reply is parsed into the output type:
-    iterating ends with OutputValidationError when the reply does not match."""
-
-    def __init__(self, stream: ChatStream, spec: OutputSpec[OutputT]) -> None:
-        super().__init__(spec)
-        self.stream = stream
-        self._iterator: Iterator[StreamChunk] | None = None
 
     @property
     def request(self) -> ChatRequest:
@@ -390,66 +399,56 @@ class ParsedChatStream(_ParsedStreamBase[OutputT]):
         """The content received so far."""
         return self.stream.text
 
-    def _run(self) -> Iterator[StreamChunk]:
+    @property
+    def response(self) -> Response[OutputT] | None:
+        """The whole reply, parsed, once the stream has ended; else None."""
+        return self._response
+
+    def _finish(self) -> None:
+        response, request = self.stream.response, self.stream.request
+        if response is None:  # pragma: no cover - a stream that ended cleanly has one
+            return
+        if response.tool_calls and request.tools:
+            self._response = response  # tools to run first (Conversation.run_stream)
+        else:
+            self._response = self.spec.parse(response)
+        if self.on_complete is not None:
+            self.on_complete(self._response)
+
+
+class ParsedChatStream(_ParsedStreamBase[OutputT], LazyChunks):
+    """A :class:`~jtd_ai.ChatStream` whose final reply is parsed into the output type:
+    iterating ends with OutputValidationError when the reply does not match."""
+
+    stream: ChatStream
+
+    def __init__(self, stream: ChatStream, spec: OutputSpec[OutputT]) -> None:
+        super().__init__(spec)
+        self.stream = stream
+
+    def _chunks(self) -> Iterator[StreamChunk]:
         yield from self.stream
-        self._finish(self.stream.response, self.stream.request)
-
-    def __iter__(self) -> Iterator[StreamChunk]:
-        if self._iterator is None:
-            self._iterator = self._run()
-        return self._iterator
-
-    def __next__(self) -> StreamChunk:
-        return next(iter(self))
+        self._finish()
 
     def close(self) -> None:
-        if self._iterator is not None:
-            self._iterator.close()  # type: ignore[attr-defined]
+        super().close()
         self.stream.close()
 
-    def __enter__(self) -> ParsedChatStream[OutputT]:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncParsedChatStream(_ParsedStreamBase[OutputT]):
+class AsyncParsedChatStream(_ParsedStreamBase[OutputT], AsyncLazyChunks):
     """The async form of :class:`ParsedChatStream`."""
+
+    stream: AsyncChatStream
 
     def __init__(self, stream: AsyncChatStream, spec: OutputSpec[OutputT]) -> None:
         super().__init__(spec)
         self.stream = stream
-        self._iterator: AsyncIterator[StreamChunk] | None = None
 
-    @property
-    def request(self) -> ChatRequest:
-        return self.stream.request
-
-    @property
-    def text(self) -> str:
-        return self.stream.text
-
-    async def _run(self) -> AsyncIterator[StreamChunk]:
+    async def _chunks(self) -> AsyncIterator[StreamChunk]:
         async for chunk in self.stream:
             yield chunk
-        self._finish(self.stream.response, self.stream.request)
-
-    def __aiter__(self) -> AsyncIterator[StreamChunk]:
-        if self._iterator is None:
-            self._iterator = self._run()
-        return self._iterator
-
-    async def __anext__(self) -> StreamChunk:
-        return await self.__aiter__().__anext__()
+        self._finish()
 
     async def aclose(self) -> None:
-        if self._iterator is not None:
-            await self._iterator.aclose()  # type: ignore[attr-defined]
+        await super().aclose()
         await self.stream.aclose()
-
-    async def __aenter__(self) -> AsyncParsedChatStream[OutputT]:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()

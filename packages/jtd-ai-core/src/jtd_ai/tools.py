@@ -13,7 +13,6 @@ only carry the actions out, sync or async, streamed or not.
 
 from __future__ import annotations
 
-import enum
 import inspect
 import json
 import logging
@@ -121,8 +120,10 @@ def tool_from_function(function: Callable[..., Any], *, name: str | None = None,
             schema["description"] = text
         if parameter.default is parameter.empty:
             required.append(parameter.name)
-        elif _json_plain(parameter.default):
-            schema["default"] = _plain(parameter.default)
+        else:
+            from jtd_ai.schema import with_default
+
+            schema = with_default(schema, parameter.default)
         properties[parameter.name] = schema
     parameters: dict[str, Any] = {"type": "object", "properties": properties,
                                   "required": required, "additionalProperties": False}
@@ -240,16 +241,6 @@ def _parameter_schema(parameter: inspect.Parameter, where: str, tool_name: str) 
     except ValidationError as error:
         raise ValidationError(f"{where}: {error.message}",
                               field=f"tools.{tool_name}.{parameter.name}") from None
-
-
-def _json_plain(value: Any) -> bool:
-    if isinstance(value, enum.Enum):
-        value = value.value
-    return value is None or isinstance(value, str | int | float | bool)
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
 
 
 # -- calling a tool ---------------------------------------------------------------------------
@@ -537,11 +528,17 @@ def runnable_tools(items: Iterable[Any]) -> dict[str, Tool]:
 
 
 def _pending_calls(conversation: Conversation) -> tuple[ToolCall, ...]:
-    """Calls of the last turn that no tool result answers yet (a run stopped by ToolError)."""
+    """Calls of the last assistant turn that no tool result after it answers yet (a run
+    stopped by ToolError keeps the results of the calls that finished)."""
     history = conversation.history
-    if not history or history[-1].role is not Role.ASSISTANT:
-        return ()
-    return history[-1].tool_calls
+    answered: set[str | None] = set()
+    for message in reversed(history):
+        if message.role is Role.ASSISTANT:
+            return tuple(call for call in message.tool_calls if call.id not in answered)
+        if message.role is not Role.TOOL:
+            return ()
+        answered.add(message.tool_call_id)
+    return ()
 
 
 def _loop(conversation: Conversation, tools: Mapping[str, Tool],
@@ -555,19 +552,22 @@ def _loop(conversation: Conversation, tools: Mapping[str, Tool],
             planned = tuple(_plan(call, tools) for call in calls)
             stop_early = settings.on_tool_error == "raise"
             outcomes: list[_Outcome] = (yield _Execute(planned, stop_early))
+            failed: _Outcome | None = None
             for outcome in outcomes:
-                if outcome.error is not None and settings.on_tool_error == "raise":
-                    name = outcome.call.name
-                    raise ToolError(
-                        f"tool {name!r} raised {type(outcome.error).__name__}: "
-                        f"{outcome.error} (on_tool_error='raise'); the conversation holds "
-                        f"the call", tool=name, call=outcome.call,
-                        conversation=conversation) from outcome.error
-            for outcome in outcomes:
+                if stop_early and outcome.error is not None:
+                    failed = failed or outcome  # stays unanswered: run() again runs it
+                    continue
                 conversation.history.append(Message.tool(outcome.text, call_id=outcome.call.id,
                                                          name=outcome.call.name))
                 yield _Emit(ToolResult(outcome.call, outcome.text, step, outcome.is_error,
                                        outcome.error))
+            if failed is not None:
+                error = failed.error
+                raise ToolError(
+                    f"tool {failed.call.name!r} raised {type(error).__name__}: {error} "
+                    f"(on_tool_error='raise'); the conversation holds the call and the "
+                    f"results of the calls that finished", tool=failed.call.name,
+                    call=failed.call, conversation=conversation) from error
             if step >= settings.max_steps:
                 assert response is not None
                 raise MaxStepsError(
