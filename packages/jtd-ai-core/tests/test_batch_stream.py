@@ -2,7 +2,8 @@
 they finish or in order through a bounded window, nothing kept for the whole batch.
 
 The engine is driven with scripted ``send`` functions where a test must hold items back at
-will; the drivers' forms (``stream_batch``/``astream_batch``) against a mock HTTP transport.
+will; the drivers' forms (``stream_batch``/``astream_batch``) against a mock HTTP transport
+here, and over real HTTP on the default backends in test_batch_stream_server.py.
 Memory is checked by counting live request and reply objects (weak references), not by time.
 """
 
@@ -22,7 +23,7 @@ import pytest
 from core_helpers import echo_reply
 
 from jtd_ai import AIError, Message
-from jtd_ai.batch import BatchProgress, stream_batch
+from jtd_ai.batch import BatchInputError, BatchProgress, collect_batch, stream_batch
 from jtd_ai.errors import BatchCancelledError, ProviderError, ValidationError
 from jtd_ai.request import ChatRequest
 from jtd_ai.responses import Response, TokenUsage
@@ -210,7 +211,7 @@ def test_cancel_mid_stream_stops_reading_the_input(manager_with: Any) -> None:
     assert all(isinstance(r, Response | BatchCancelledError) for r in got)
 
 
-def test_a_collected_batch_cancelled_marks_the_unread_rest_not_sent(manager_with: Any) -> None:
+def test_a_collected_list_cancelled_marks_the_rest_not_sent(manager_with: Any) -> None:
     driver = manager_with(httpx.MockTransport(by_prompt)).driver()
     cancel = threading.Event()
 
@@ -218,11 +219,78 @@ def test_a_collected_batch_cancelled_marks_the_unread_rest_not_sent(manager_with
         if index == 2:
             cancel.set()
 
-    results = driver.send_batch((f"g{i}" for i in range(40)), concurrency=1, cancel=cancel,
+    results = driver.send_batch([f"g{i}" for i in range(40)], concurrency=1, cancel=cancel,
                                 on_result=stop_early)
-    assert len(results) == 40  # a generator: the rest is read and marked, not sent
+    assert len(results) == 40  # a list: one result per item
     assert [r.content for r in results[:3]] == ["re g0", "re g1", "re g2"]  # type: ignore[union-attr]
     assert all(isinstance(r, BatchCancelledError) for r in results[4:])
+
+
+def test_a_collected_iterator_cancelled_ends_at_the_last_item_taken(
+        manager_with: Any) -> None:
+    driver = manager_with(httpx.MockTransport(by_prompt)).driver()
+    cancel = threading.Event()
+    source = Counted("g")
+
+    def stop_early(index: int, result: object) -> None:
+        if index == 2:
+            cancel.set()
+
+    results = driver.send_batch(source, concurrency=1, cancel=cancel, on_result=stop_early)
+    assert source.taken <= 4  # the rest of the (endless) input is never read
+    assert len(results) == source.taken
+    assert [r.content for r in results[:3]] == ["re g0", "re g1", "re g2"]  # type: ignore[union-attr]
+    assert all(isinstance(r, BatchCancelledError) for r in results[3:])
+
+
+async def test_collect_batch_cancelled_on_an_endless_input_returns() -> None:
+    cancel = asyncio.Event()
+    source = Counted()
+
+    def stop(state: BatchProgress) -> None:
+        if state.finished == 5:
+            cancel.set()
+
+    results = await asyncio.wait_for(collect_batch(source, _echo, build=_request,
+                                                   concurrency=2, cancel=cancel,
+                                                   progress=stop), 10)
+    assert 5 <= len(results) == source.taken <= 5 + 2 + 1
+    assert [r.content for r in results[:5]] == [  # type: ignore[union-attr]
+        f"re p{i}" for i in range(5)]
+
+
+def test_send_batch_whose_input_fails_keeps_what_finished(manager_with: Any) -> None:
+    driver = manager_with(httpx.MockTransport(by_prompt)).driver()
+
+    def items() -> Iterator[str]:
+        yield from ("a", "bad b", "c")
+        raise OSError("the input file went away")
+
+    with pytest.raises(BatchInputError) as caught:
+        driver.send_batch(items(), concurrency=2)
+    results = caught.value.results
+    assert [getattr(r, "content", None) for r in results] == ["re a", None, "re c"]
+    assert isinstance(results[1], ProviderError)
+    assert isinstance(caught.value.__cause__, OSError)
+    assert "OSError" in str(caught.value)
+
+
+async def test_asend_batch_whose_async_input_fails_keeps_what_finished(
+        manager_with: Any) -> None:
+    driver = manager_with(httpx.MockTransport(by_prompt)).driver()
+
+    async def items() -> AsyncIterator[str]:
+        for text in ("a", "b"):
+            await asyncio.sleep(0)
+            yield text
+        raise KeyError("no more")
+
+    with pytest.raises(BatchInputError) as caught:
+        await driver.asend_batch(items(), concurrency=3)
+    await driver.aclose()
+    assert [r.content for r in caught.value.results] == ["re a", "re b"]  # type: ignore[union-attr]
+    assert isinstance(caught.value.__cause__, KeyError)
+    assert isinstance(caught.value, AIError)
 
 
 async def test_an_input_that_fails_ends_the_batch_after_what_was_taken() -> None:

@@ -150,6 +150,37 @@ def test_bad_lines_mid_file_are_error_lines_and_the_batch_goes_on(jtd: Cli,
     assert {"fixed"} == {b["messages"][-1]["content"] for b in jtd.chat_bodies()} - {"a", "d"}
 
 
+def test_a_bad_line_takes_its_own_id(jtd: Cli, tmp_path: Path) -> None:
+    """A line that cannot be sent but gives a readable id takes that id: a later line
+    repeating it is not sent either, so each id has one line in the output, across
+    re-runs and --retry-failed."""
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "a", "prompt": "one"}\nnot json\n{"id": "b", "prompt": ""}\n'
+                      '{"id": "b", "prompt": "two"}\n{"id": "a", "prompt": "dup"}\n'
+                      '{"id": "c", "prompt": "fail-me"}\n', encoding="utf-8")
+    out_path = tmp_path / "out.jsonl"
+    jtd.server.inject(Fault(status=400, body_contains="fail-me"), times=10)
+    first = jtd("batch", str(source), "-o", str(out_path), "-q")
+    assert first.exit_code == 1, first.stderr
+    rows = lines(out_path)
+    assert sorted((str(r["id"]), r.get("line", 0), r["ok"]) for r in rows) == [
+        ("2", 2, False), ("a", 0, True), ("a", 5, False), ("b", 3, False),
+        ("b", 4, False), ("c", 0, False)]
+    assert "already used on line 3" in next(r for r in rows if r.get("line") == 4)[
+        "error"]["message"]
+    assert sorted(b["messages"][-1]["content"] for b in jtd.chat_bodies()) == [
+        "fail-me", "one"]
+
+    again = jtd("batch", str(source), "-o", str(out_path), "-q")
+    assert again.exit_code == 0, again.stderr
+    assert lines(out_path) == rows  # nothing sent, nothing written
+    retried = jtd("batch", str(source), "-o", str(out_path), "-q", "--retry-failed")
+    assert retried.exit_code == 1
+    added = lines(out_path)[len(rows):]
+    assert not [r for r in added if r["ok"]]  # "two" is still never sent under id b
+    assert "two" not in {b["messages"][-1]["content"] for b in jtd.chat_bodies()}
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs a named pipe")
 def test_the_input_is_read_as_the_batch_goes(jtd: Cli, tmp_path: Path) -> None:
     """Results are written while the input is still being written: nothing waits for the

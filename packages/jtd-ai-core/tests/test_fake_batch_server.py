@@ -128,3 +128,60 @@ def test_jobs_can_end_after_a_fraction_of_a_second(server: FakeProviderServer) -
         assert client.batches.retrieve(job.id).status == "in_progress"
         time.sleep(0.06)
         assert client.batches.retrieve(job.id).status == "completed"
+
+
+def test_openai_client_pages_through_the_batches(server: FakeProviderServer) -> None:
+    data = (json.dumps(openai_line("p", "paged")) + "\n").encode()
+    with openai.OpenAI(api_key=KEY, base_url=server.base_url("openai"), max_retries=0,
+                       timeout=5) as client:
+        uploaded = client.files.create(file=("p.jsonl", data), purpose="batch")
+        made = [client.batches.create(input_file_id=uploaded.id,
+                                      endpoint="/v1/chat/completions",
+                                      completion_window="24h").id for _ in range(5)]
+        first = client.batches.list(limit=2)
+        assert [b.id for b in first.data] == made[::-1][:2] and first.has_more
+        listed = [b.id for b in client.batches.list(limit=2)]  # the client follows `after`
+        with pytest.raises(openai.BadRequestError):
+            client.batches.list(limit=101)
+    newest = listed[:len(made)]
+    assert newest == made[::-1]  # newest first, each once
+    assert len(listed) == len(set(listed))
+
+
+def test_google_genai_client_pages_through_the_batches(gemini: genai.Client) -> None:
+    request = {"contents": [{"parts": [{"text": "paged"}], "role": "user"}]}
+    made = [gemini.batches.create(model="gemini-2.5-flash", src=[request]).name
+            for _ in range(5)]
+    listed = [job.name for job in gemini.batches.list(config={"page_size": 2})]
+    assert listed[:5] == made[::-1]  # newest first, every page followed
+    assert len(listed) == len(set(listed))
+    assert all(job.create_time is not None for job in gemini.batches.list(
+        config={"page_size": 2}))
+
+
+def test_a_cancelled_openai_batch_keeps_what_it_finished(server: FakeProviderServer) -> None:
+    """A batch cancelled while it runs ends ``cancelled`` with the items it finished in its
+    output file (platform.openai.com/docs/api-reference/batch/cancel), the rest as
+    ``batch_cancelled`` lines of its error file."""
+    server.batches.polls = 1_000
+    data = "".join(json.dumps(openai_line(f"c{i}", f"cancel {i}")) + "\n"
+                   for i in range(4)).encode()
+    with openai.OpenAI(api_key=KEY, base_url=server.base_url("openai"), max_retries=0,
+                       timeout=5) as client:
+        uploaded = client.files.create(file=("c.jsonl", data), purpose="batch")
+        job = client.batches.create(input_file_id=uploaded.id,
+                                    endpoint="/v1/chat/completions", completion_window="24h")
+        assert client.batches.retrieve(job.id).status == "in_progress"
+        assert client.batches.cancel(job.id).status == "cancelling"
+        done = client.batches.retrieve(job.id)
+        assert done.status == "cancelled"
+        assert done.output_file_id and done.error_file_id
+        output = [json.loads(x) for x in client.files.content(done.output_file_id).text
+                  .splitlines()]
+        errors = [json.loads(x) for x in client.files.content(done.error_file_id).text
+                  .splitlines()]
+    assert [line["custom_id"] for line in output] == ["c0", "c1"]
+    assert output[0]["response"]["body"]["choices"][0]["message"]["content"] == \
+        "echo: cancel 0"
+    assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [
+        ("c2", "batch_cancelled"), ("c3", "batch_cancelled")]

@@ -197,6 +197,29 @@ def test_cancel_then_collect(ai: AIManager, server: FakeProviderServer, provider
     assert ledger(tmp_path) == []
 
 
+def test_a_job_cancelled_while_running_keeps_what_it_finished(
+        ai: AIManager, server: FakeProviderServer, provider: str, tmp_path: Path) -> None:
+    """OpenAI hands over a cancelled batch's finished items in its output file: they are
+    collected (with their ledger rows) and the others are BatchCancelledError; Gemini's
+    cancelled jobs give no results."""
+    from jtd_ai.jobs import refresh_batch_job
+
+    server.batches.polls = 10_000  # running until cancelled
+    driver = ai.driver(provider)
+    prompts = ["part one", "part two", "part three", "part four"]
+    run_id = run_batch_job(driver, prompts, model=MODELS[provider], wait=False, **FAST)
+    assert isinstance(run_id, str)
+    assert [r.state for r in refresh_batch_job(driver, run_id)] == ["running"]
+    assert [r.state for r in cancel_batch_job(driver, run_id)] == ["cancelled"]
+    results = collect_batch_job(driver, run_id, **FAST)
+    finished = 2 if provider == "openai" else 0  # the fake ran the first half
+    assert [r.content for r in results[:finished]] == [  # type: ignore[union-attr]
+        f"echo: {p}" for p in prompts[:finished]]
+    assert all(isinstance(r, BatchCancelledError) for r in results[finished:])
+    rows = ledger(tmp_path)
+    assert len(rows) == finished and all(row[2] == "ok" for row in rows)
+
+
 def test_a_timeout_leaves_the_job_to_collect_later(
         ai: AIManager, server: FakeProviderServer, provider: str) -> None:
     server.batches.polls = 10_000

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from jtd_ai.driver import AsyncChatStream, ChatStream, Driver
     from jtd_ai.errors import (
         AIError,
+        BatchInputError,
         BudgetExceededError,
         ConfigurationError,
         ContentFilteredError,
@@ -86,7 +87,8 @@ _EXPORTS = {
     "Secret": "secret",
     "MaxStepsError": "tools", "ToolError": "tools", "tool": "tools",
     "HttpRequest": "wire", "HttpResponse": "wire",
-    "AIError": "errors", "BudgetExceededError": "errors", "StoreError": "errors",
+    "AIError": "errors", "BatchInputError": "errors", "BudgetExceededError": "errors",
+    "StoreError": "errors",
     "ConfigurationError": "errors", "ContentFilteredError": "errors",
     "InvalidCredentialsError": "errors", "MalformedResponseError": "errors",
     "ModelNotFoundError": "errors", "NoDefaultProviderError": "errors",
@@ -100,7 +102,8 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "AI", "AIError", "AIManager", "AsyncChatStream", "BudgetExceededError", "CallInfo",
+    "AI", "AIError", "AIManager", "AsyncChatStream", "BatchInputError", "BudgetExceededError",
+    "CallInfo",
     "Capabilities", "ChatProtocol",
     "ChatRequest", "ChatStream", "ConfigurationError", "ContentFilteredError", "Conversation",
     "Driver", "DriverListing", "DriverSpec", "FinishReason", "HttpRequest", "HttpResponse",

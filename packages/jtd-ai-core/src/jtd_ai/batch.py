@@ -37,20 +37,27 @@ from collections.abc import (
     Iterable,
     Iterator,
     Sequence,
+    Sized,
 )
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define, field
 
-from jtd_ai.errors import AIError, BatchCancelledError, UnexpectedError, ValidationError
+from jtd_ai.errors import (
+    AIError,
+    BatchCancelledError,
+    BatchInputError,
+    UnexpectedError,
+    ValidationError,
+)
 
 if TYPE_CHECKING:
     from jtd_ai.request import ChatRequest
     from jtd_ai.responses import RateLimitInfo, Response
 
-__all__ = ["BatchProgress", "Pacer", "UnexpectedError", "batch_window", "check_items",
-           "collect_batch", "item_error", "prepare", "run_batch", "stream_batch"]
+__all__ = ["BatchInputError", "BatchProgress", "Pacer", "UnexpectedError", "batch_window",
+           "check_items", "collect_batch", "item_error", "prepare", "run_batch", "stream_batch"]
 
 log = logging.getLogger("jtd_ai.batch")
 
@@ -415,24 +422,54 @@ async def collect_batch(
     send: Callable[[ChatRequest], Awaitable[Response]],
     **engine: Any,
 ) -> list[Response | AIError]:
-    """Every result of :func:`stream_batch`, in input order, as one list. Items not sent
-    because the batch was cancelled are BatchCancelledError, the input read to its end."""
-    source: Iterator[Any] | AsyncIterator[Any] = (
-        aiter(items) if isinstance(items, AsyncIterable) else iter(check_items(items)))  # type: ignore[arg-type]
+    """Every result of :func:`stream_batch`, in input order, as one list.
+
+    Once ``cancel`` is set, an input whose length is known (a list, or ``total=``) gives one
+    result per item, those never taken a BatchCancelledError; any other input (an iterator,
+    perhaps endless) is not read further, and the list ends at the last item taken. An
+    exception raised by the input ends the batch as a :class:`BatchInputError` holding the
+    finished results."""
+    check_items(items)
+    size = engine.get("total")
+    if size is None and isinstance(items, Sized):
+        size = len(items)
+    failures: list[Exception] = []
+    source = _guarded_async(aiter(items), failures) if isinstance(items, AsyncIterable) else (
+        _guarded(iter(items), failures))
+    del items
     results: list[Response | AIError | None] = []
     async for index, result in stream_batch(source, send, **engine):
         if index >= len(results):
             results.extend([None] * (index + 1 - len(results)))
         results[index] = result
     cancel = engine.get("cancel")
-    if cancel is not None and cancel.is_set():  # what was never taken comes back as not sent
-        if isinstance(source, AsyncIterator):
-            async for _ in source:
-                results.append(None)
-        else:
-            results.extend(None for _ in source)
-    return [r if r is not None else BatchCancelledError(
+    if cancel is not None and cancel.is_set() and size is not None and not failures:
+        results.extend([None] * (size - len(results)))  # never taken: not sent
+    finished: list[Response | AIError] = [r if r is not None else BatchCancelledError(
         f"item {i} was not sent: the batch was cancelled") for i, r in enumerate(results)]
+    if failures:
+        error = failures[0]
+        raise BatchInputError(
+            f"the batch's input raised {_type_name(error)} after {len(finished)} items were "
+            f"taken; their results are on this error's .results", results=finished) from error
+    return finished
+
+
+def _guarded(it: Iterator[T], failures: list[Exception]) -> Iterator[T]:
+    """The items of ``it``; an exception it raises ends them and is kept in ``failures``."""
+    try:
+        yield from it
+    except Exception as exc:
+        failures.append(exc)
+
+
+async def _guarded_async(it: AsyncIterator[T], failures: list[Exception]) -> AsyncIterator[T]:
+    """The async form of :func:`_guarded`."""
+    try:
+        async for item in it:
+            yield item
+    except Exception as exc:
+        failures.append(exc)
 
 
 def check_items(items: Iterable[T] | AsyncIterable[T]) -> Iterable[T] | AsyncIterable[T]:

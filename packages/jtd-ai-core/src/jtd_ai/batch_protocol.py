@@ -11,7 +11,9 @@ back to input order::
     parse_upload(response, data) -> str | HttpRequest the file id, or the next upload step
     create_request(tag, model, lines, file_id) -> HttpRequest
     parse_job(response)        -> JobStatus      create and poll replies alike
-    poll_request(job_id) / cancel_request(job_id) / find_request(tag) + find_job(...)
+    poll_request(job_id) / cancel_request(job_id)
+    find_request(tag)          -> HttpRequest    the first page of the jobs, newest first
+    find_job(response, tag, since) -> JobStatus | HttpRequest | None  found, next page, none
     results_requests(status)   -> [HttpRequest]  output and error files (none when inline)
     parse_results(status, responses) -> ItemOutcome...
 
@@ -161,12 +163,18 @@ class BatchProtocol(abc.ABC):
 
     @abc.abstractmethod
     def find_request(self, tag: str) -> HttpRequest:
-        """A listing of recent jobs, to find one created by a process that died before it
-        could record the job's id (so it is never created twice)."""
+        """The first page of a listing of the jobs, newest first, to find one created by a
+        process that died before it could record the job's id (so it is never created
+        twice). Ask for the largest page the provider allows."""
 
     @abc.abstractmethod
-    def find_job(self, response: HttpResponse, tag: str) -> JobStatus | None:
-        """The job tagged ``tag`` in a :meth:`find_request` reply, or None."""
+    def find_job(self, response: HttpResponse, tag: str,
+                 since: float) -> JobStatus | HttpRequest | None:
+        """The job tagged ``tag`` in one page of the listing (a reply to
+        :meth:`find_request` or to a request this returned). Else the request for the next
+        page, while there is one and this page still lists a job created at or after
+        ``since`` (Unix seconds: a job created earlier cannot be the one looked for, so the
+        search stops at the first page of older jobs); else None."""
 
     @abc.abstractmethod
     def parse_results(self, status: JobStatus,

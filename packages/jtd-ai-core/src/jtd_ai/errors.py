@@ -268,6 +268,25 @@ class BatchCancelledError(AIError):
     """A batch item that was never sent because the batch was cancelled first."""
 
 
+class BatchInputError(AIError):
+    """The input of a collected batch (``send_batch``, ``jtd_ai.batch.collect_batch``) raised
+    while it was read. The batch took nothing more; the items already taken finished, and their
+    results are ``results``, in input order (one per item taken). The input's own exception
+    is the ``__cause__``."""
+
+    def __init__(self, message: str, *, results: list[Response | AIError]) -> None:
+        super().__init__(message)
+        #: The result of every item taken before the input failed, in input order.
+        self.results = results
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_input_error, (self.message, self.results))
+
+
+def _rebuild_input_error(message: str, results: list[Response | AIError]) -> BatchInputError:
+    return BatchInputError(message, results=results)
+
+
 class StreamInterruptedError(ProviderError):
     """A stream broke after it started; ``partial`` holds everything received until then."""
 

@@ -2,7 +2,9 @@
 
 One row per provider job: which run and part of the input it holds, the local step reached
 (``new``, ``uploaded``, ``creating``, ``submitted``, ``collected``), the uploaded file and the
-provider's job id, its last known state and counts. Every step is written before the next
+provider's job id, its last known state and counts. In the ``creating`` step ``updated`` is
+when the creation was first attempted (the search for a job a crash left uncertain reads the
+provider's listing back to that time). Every step is written before the next
 one starts, so a process that dies resumes from the row (see :mod:`jtd_ai.jobs`).
 """
 
@@ -68,6 +70,12 @@ class JobRecord:
 
     def row(self) -> tuple[Any, ...]:
         return tuple(getattr(self, c) for c in _COLUMNS)
+
+    def creating_since(self) -> float:
+        """When the job's creation was first attempted (Unix seconds), for a job in the
+        ``creating`` step: its ``updated``, which nothing writes again in that step (a
+        resumed creation keeps it). Of a record in another step: when it last changed."""
+        return dt.datetime.fromisoformat(self.updated).timestamp()
 
 
 class JobBook:

@@ -133,12 +133,13 @@ def _submit(run: JobRun, plan: JobPlan, record: JobRecord, mode: str) -> Steps:
                 request = answer
         record = run.changed(run.book.update(record, step="uploaded", file_id=file_id))
     if record.step == "creating":  # a process died while creating: was the job made?
-        found = batch.find_job((yield Send(batch.find_request(tag))), tag)
+        found = yield from _find(run, record, tag)
         if found is not None:
             record = run.book.update(record, step="submitted", job_id=found.job_id)
             return run.status(record, found)
     if record.step in ("uploaded", "creating"):
-        record = run.book.update(record, step="creating")
+        if record.step == "uploaded":  # the time of the first attempt stays: see _find
+            record = run.book.update(record, step="creating")
         status = yield from _create(run, plan, record, lines, tag)
         record = run.book.update(record, step="submitted", job_id=status.job_id)
         return run.status(record, status)
@@ -167,9 +168,36 @@ def _create(run: JobRun, plan: JobPlan, record: JobRecord, lines: Sequence[bytes
                 wait = min(config.retry_delay / 1000 * 2 ** (attempt - 1),
                            config.retry_max_delay)
         yield Sleep(wait)
-        found = batch.find_job((yield Send(batch.find_request(tag))), tag)
+        found = yield from _find(run, record, tag)
         if found is not None:
             return found
+
+
+#: How far before the recorded start of a job's creation the search for it looks: the
+#: provider stamps the job with its own clock, which may be behind ours.
+CLOCK_MARGIN = 3600.0
+#: A bound on the pages read looking for one job (a listing that never ends is a bug).
+_MAX_FIND_PAGES = 10_000
+
+
+def _find(run: JobRun, record: JobRecord, tag: str) -> Generator[Effect, Any, JobStatus | None]:
+    """The provider's job tagged ``tag``, if it was created: the listing is read page by page
+    (newest first) down to the jobs created before this one's creation began, however many
+    other jobs the account made meanwhile."""
+    from jtd_ai.wire import HttpRequest
+
+    batch = run.batch
+    since = record.creating_since() - CLOCK_MARGIN
+    request = batch.find_request(tag)
+    for _ in range(_MAX_FIND_PAGES):
+        answer = batch.find_job((yield Send(request)), tag, since)
+        if not isinstance(answer, HttpRequest):
+            return answer
+        request = answer
+    raise ProviderError(f"{run.driver.provider}: listed {_MAX_FIND_PAGES} pages of batch "
+                        f"jobs looking for {tag!r} without reaching the end; not creating it "
+                        f"again (it may exist)", provider=run.driver.provider,
+                        retryable=False)
 
 
 def _poll(run: JobRun, records: list[JobRecord], poll_interval: float,

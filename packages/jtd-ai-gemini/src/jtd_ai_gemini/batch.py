@@ -9,7 +9,9 @@ The reply is an operation ``{"name": "batches/...", "metadata": {state, batchSta
 output}}``; ``GET batches/{id}`` polls it (``BATCH_STATE_PENDING``, ``RUNNING``,
 ``SUCCEEDED``, ``FAILED``, ``CANCELLED``, ``EXPIRED``); results are
 ``output.inlinedResponses.inlinedResponses[]`` or a ``responsesFile`` read from
-``/download/v1beta/{file}:download?alt=media``; ``POST batches/{id}:cancel`` cancels.
+``/download/v1beta/{file}:download?alt=media``; ``POST batches/{id}:cancel`` cancels;
+``GET batches`` lists the jobs a page at a time (``pageSize``, ``pageToken``,
+``nextPageToken``), each with its ``createTime``.
 (ai.google.dev/gemini-api/docs/batch-api and ai.google.dev/api/batch-api.)
 """
 
@@ -42,6 +44,8 @@ _HTTP_OF_GRPC = {1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429,
 _BATCHED = re.compile(r"^(models/)?gemini-(?!.*(live|tts|native-audio|embedding))")
 #: Inline requests are limited to 20 MB in all; bigger inputs go as a file.
 INLINE_LIMIT = 20_000_000
+#: The page size asked of ``GET batches`` when looking for a job by its name.
+_PAGE = 100
 
 
 class GeminiBatchProtocol(BatchProtocol):
@@ -108,15 +112,21 @@ class GeminiBatchProtocol(BatchProtocol):
         return HttpRequest("POST", "/" + quote(job_id, safe="/-._~") + ":cancel")
 
     def find_request(self, tag: str) -> HttpRequest:
-        return HttpRequest("GET", "/batches", params={"pageSize": "100"})
+        return HttpRequest("GET", "/batches", params={"pageSize": str(_PAGE)})
 
-    def find_job(self, response: HttpResponse, tag: str) -> JobStatus | None:
-        for operation in self._json(response).get("operations") or []:
-            if isinstance(operation, dict):
-                batch = operation.get("metadata") or {}
-                if batch.get("displayName", batch.get("display_name")) == tag:
-                    return self._status(operation, response)
-        return None
+    def find_job(self, response: HttpResponse, tag: str,
+                 since: float) -> JobStatus | HttpRequest | None:
+        page = self._json(response)
+        operations = [op for op in page.get("operations") or [] if isinstance(op, dict)]
+        for operation in operations:
+            batch = operation.get("metadata") or {}
+            if batch.get("displayName", batch.get("display_name")) == tag:
+                return self._status(operation, response)
+        token = page.get("nextPageToken")
+        if not token or not any(_created(op) >= since for op in operations):
+            return None  # the listing ended, or reached jobs older than the one looked for
+        return HttpRequest("GET", "/batches", params={"pageSize": str(_PAGE),
+                                                       "pageToken": str(token)})
 
     def results_requests(self, status: JobStatus) -> list[HttpRequest]:
         if not status.output_ref:
@@ -207,6 +217,18 @@ def _output(operation: Any) -> Mapping[str, Any]:
     if not isinstance(output, dict):
         output = (operation.get("metadata") or {}).get("output")
     return output if isinstance(output, dict) else {}
+
+
+def _created(operation: Mapping[str, Any]) -> float:
+    """A listed batch's ``createTime`` (RFC 3339) as Unix seconds; unreadable counts as new."""
+    import datetime as dt
+
+    batch = operation.get("metadata")
+    value = batch.get("createTime") if isinstance(batch, Mapping) else None
+    try:
+        return dt.datetime.fromisoformat(str(value)).timestamp() if value else float("inf")
+    except ValueError:
+        return float("inf")
 
 
 def _count(value: Any) -> int | None:

@@ -6,7 +6,9 @@ The input is a JSONL file, one ``{"custom_id", "method": "POST", "url":
 in ``metadata``); ``GET /batches/{id}`` polls it (``validating``, ``in_progress``,
 ``finalizing``, ``completed``, ``failed``, ``expired``, ``cancelling``, ``cancelled``);
 ``GET /files/{id}/content`` downloads the output and error files, whose lines carry each
-item's ``response: {status_code, body}`` or ``error``; ``POST /batches/{id}/cancel``.
+item's ``response: {status_code, body}`` or ``error`` (a cancelled batch's output file holds
+the items it finished); ``POST /batches/{id}/cancel``. ``GET /batches`` lists the jobs
+newest first, a page at a time (``limit``, ``after`` the last id, ``has_more``).
 Limits: 50,000 requests and 200 MB per file (platform.openai.com/docs/guides/batch).
 """
 
@@ -44,6 +46,14 @@ _NOT_BATCHED = re.compile(r"realtime|audio|tts|transcribe|search-preview")
 #: Error codes of items the job never ran: the core reports them as the job's outcome.
 _NOT_RUN = frozenset({"batch_expired", "batch_cancelled"})
 _TAG_KEY = "jtd_ai_tag"
+#: The largest page ``GET /batches`` gives (its ``limit``: 1 to 100, default 20).
+_PAGE = 100
+
+
+def _created(job: dict[str, Any]) -> float:
+    """A listed job's ``created_at`` (Unix seconds); an unreadable one counts as new."""
+    value = job.get("created_at")
+    return float(value) if isinstance(value, int | float) else float("inf")
 
 
 class OpenAIBatchProtocol(BatchProtocol):
@@ -88,13 +98,21 @@ class OpenAIBatchProtocol(BatchProtocol):
         return HttpRequest("POST", f"/batches/{job_id}/cancel")
 
     def find_request(self, tag: str) -> HttpRequest:
-        return HttpRequest("GET", "/batches", params={"limit": "100"})
+        return HttpRequest("GET", "/batches", params={"limit": str(_PAGE)})
 
-    def find_job(self, response: HttpResponse, tag: str) -> JobStatus | None:
-        for job in self._json(response).get("data") or []:
-            if isinstance(job, dict) and (job.get("metadata") or {}).get(_TAG_KEY) == tag:
+    def find_job(self, response: HttpResponse, tag: str,
+                 since: float) -> JobStatus | HttpRequest | None:
+        page = self._json(response)
+        jobs = [job for job in page.get("data") or [] if isinstance(job, dict)]
+        for job in jobs:
+            if (job.get("metadata") or {}).get(_TAG_KEY) == tag:
                 return self._status(job, response)
-        return None
+        last = page.get("last_id") or (jobs[-1].get("id") if jobs else None)
+        if not page.get("has_more") or not last or not any(
+                _created(job) >= since for job in jobs):
+            return None  # the listing ended, or reached jobs older than the one looked for
+        return HttpRequest("GET", "/batches", params={"limit": str(_PAGE),
+                                                       "after": str(last)})
 
     def results_requests(self, status: JobStatus) -> list[HttpRequest]:
         return [HttpRequest("GET", f"/files/{ref}/content")

@@ -134,15 +134,17 @@ class BadLine:
     problem: str
 
 
-def _readable_id(data: Any, line: int) -> str | int:
-    ident = data.get("id", line) if isinstance(data, dict) else line
-    return ident if isinstance(ident, str | int) and not isinstance(ident, bool) else line
+def _own_id(data: Any) -> str | int | None:
+    """The id the line gives itself, when it gives a usable one; else None."""
+    ident = data.get("id") if isinstance(data, dict) else None
+    return ident if isinstance(ident, str | int) and not isinstance(ident, bool) else None
 
 
 def read_items(lines: Iterable[str], source: str) -> Iterator[BatchItem | BadLine]:
     """Each input line as it is read: an item, or a BadLine naming what is wrong with it
     (the batch goes on without it). Blank lines are skipped. Only ids are remembered (to
-    find one used twice), never the items.
+    find one used twice), never the items; a bad line that gives its own id takes that id,
+    so a later line repeating it is a BadLine too (one id, one output line).
 
     ``lines`` should be read with ``errors="surrogateescape"``: a line that is not UTF-8
     is then reported by number instead of failing the whole read."""
@@ -162,16 +164,22 @@ def read_items(lines: Iterable[str], source: str) -> Iterator[BatchItem | BadLin
         except json.JSONDecodeError as exc:
             yield _bad(number, number, source, f"not JSON ({exc.msg} at column {exc.colno})")
             continue
-        ident = _readable_id(data, number)
+        own = _own_id(data)
+        ident = own if own is not None else number
         lone = _lone_surrogate(data)
+        problem = None
         if lone is not None:
-            yield _bad(number, ident, source, f"holds a lone surrogate ({lone}), which is not "
-                                              f"a character and cannot be sent as UTF-8")
-            continue
-        try:
-            item = _item(number, data)
-        except ValueError as exc:
-            yield _bad(number, ident, source, str(exc))
+            problem = (f"holds a lone surrogate ({lone}), which is not a character and cannot "
+                       f"be sent as UTF-8")
+        else:
+            try:
+                item = _item(number, data)
+            except ValueError as exc:
+                problem = str(exc)
+        if problem is not None:
+            if own is not None:  # its id is taken all the same: a later line repeating it
+                seen.setdefault(id_key(own), number)  # is not sent under the same id
+            yield _bad(number, ident, source, problem)
             continue
         if item.key in seen:
             yield _bad(number, ident, source, f"id {item.key} is already used on line "

@@ -6,6 +6,11 @@ Time is compressed: a job moves one state per poll (OpenAI ``validating`` ->
 or once :attr:`FakeBatches.seconds` have passed if that is set. How jobs end is chosen before
 they are created: :attr:`FakeBatches.outcome` is ``completed`` (the default), ``failed`` (the
 whole job refused), ``expired`` (the first half of the items answered, the rest not run).
+A job cancelled while it runs (after its first poll) had answered the first half of its
+items: OpenAI gives their results in the cancelled job's output file, as it documents, and
+the rest as ``batch_cancelled`` lines of the error file; Gemini gives no results. Listings
+come newest first a page at a time, as each provider documents (OpenAI ``limit`` and
+``after``; Gemini ``pageSize``, ``pageToken`` and ``nextPageToken``).
 An item whose prompt contains :data:`FAIL_MARK` gets an error reply (OpenAI: a line of the
 error file with a 400 response; Gemini: an ``error`` status). Replies follow the rule of
 :mod:`jtd_ai.testing.dialects`. ``server.batches.created`` lists every job id created, so a
@@ -74,6 +79,8 @@ class _Job:
     started: float = field(factory=time.monotonic)
     state: str = "pending"  # pending, running, finalizing, completed, failed, expired, ...
     cancel_asked: bool = False
+    #: Items run before a cancel (the first ones).
+    answered: int = 0
     output_file: str | None = None
     error_file: str | None = None
     inline_results: list[dict[str, Any]] | None = None
@@ -99,6 +106,7 @@ class FakeBatches:
         self.outcome = "completed"
         self._seq = 0
         self._uploads: dict[str, dict[str, Any]] = {}
+        self._page_tokens: dict[str, str] = {}  # Gemini's page token -> the last job id
 
     def _next(self) -> int:
         self._seq += 1
@@ -121,10 +129,7 @@ class FakeBatches:
             if method == "POST" and rest == "/batches":
                 return self._openai_create(json.loads(body))
             if method == "GET" and rest == "/batches":
-                limit = int(query.get("limit", "20"))
-                jobs = [j for j in reversed(self.jobs.values()) if j.provider == "openai"]
-                return BatchReply(200, {"object": "list", "data": [
-                    self._openai_view(j) for j in jobs[:limit]], "has_more": len(jobs) > limit})
+                return self._openai_list(query)
             if rest.startswith("/batches/"):
                 ident, _, action = rest.removeprefix("/batches/").partition("/")
                 job = self.jobs.get(ident)
@@ -137,6 +142,30 @@ class FakeBatches:
                     self._advance(job)
                     return BatchReply(200, self._openai_view(job))
         return None
+
+    def _openai_list(self, query: dict[str, str]) -> BatchReply:
+        """``GET /batches``: newest first, ``limit`` (1 to 100, default 20) a page, the next
+        page ``after`` the last id of this one."""
+        try:
+            limit = int(query.get("limit", "20"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            return _openai_error(400, "limit must be an integer from 1 to 100")
+        jobs = self._newest_first("openai", query.get("after"))
+        page = jobs[:limit]
+        return BatchReply(200, {
+            "object": "list", "data": [self._openai_view(j) for j in page],
+            "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None,
+            "has_more": len(jobs) > limit})
+
+    def _newest_first(self, provider: str, after: str | None) -> list[_Job]:
+        """The provider's jobs, newest first; with ``after``, those listed after that one."""
+        jobs = [j for j in reversed(self.jobs.values()) if j.provider == provider]
+        if after:
+            ids = [j.id for j in jobs]
+            jobs = jobs[ids.index(after) + 1:] if after in ids else []
+        return jobs
 
     def _openai_upload(self, headers: dict[str, str], body: bytes) -> BatchReply:
         fields = _multipart(headers.get("content-type", ""), body)
@@ -209,10 +238,7 @@ class FakeBatches:
                 model = rest.removeprefix("models/").removesuffix(":batchGenerateContent")
                 return self._gemini_create(model, json.loads(body))
             if method == "GET" and rest == "batches":
-                jobs = [j for j in reversed(self.jobs.values()) if j.provider == "gemini"]
-                size = int(query.get("pageSize", "50"))
-                return BatchReply(200, {"operations": [self._gemini_view(j)
-                                                       for j in jobs[:size]]})
+                return self._gemini_list(query)
             if rest.startswith("batches/"):
                 ident, _, action = rest.partition(":")
                 job = self.jobs.get(ident)
@@ -225,6 +251,29 @@ class FakeBatches:
                     self._advance(job)
                     return BatchReply(200, self._gemini_view(job))
         return None
+
+    def _gemini_list(self, query: dict[str, str]) -> BatchReply:
+        """``GET batches``: newest first, ``pageSize`` a page (default 50), the next page
+        named by the opaque ``nextPageToken`` sent back as ``pageToken``."""
+        try:
+            size = int(query.get("pageSize", "50"))
+        except ValueError:
+            size = 0
+        if size < 1:
+            return _gemini_error(400, "pageSize must be a positive integer",
+                                 "INVALID_ARGUMENT")
+        token = query.get("pageToken")
+        after = self._page_tokens.get(token) if token else None
+        if token and after is None:
+            return _gemini_error(400, "Invalid page token", "INVALID_ARGUMENT")
+        jobs = self._newest_first("gemini", after)
+        page = jobs[:size]
+        body: dict[str, Any] = {"operations": [self._gemini_view(j) for j in page]}
+        if len(jobs) > size:
+            next_token = f"page{self._next()}"
+            self._page_tokens[next_token] = page[-1].id
+            body["nextPageToken"] = next_token
+        return BatchReply(200, body)
 
     def _gemini_upload(self, query: dict[str, str], headers: dict[str, str],
                        body: bytes) -> BatchReply:
@@ -281,6 +330,7 @@ class FakeBatches:
         meta: dict[str, Any] = {
             "@type": _GEMINI_TYPE, "model": f"models/{job.model}", "displayName": job.tag,
             "name": job.id, "state": f"BATCH_STATE_{state}",
+            "createTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job.created)),
             "batchStats": {"requestCount": str(len(job.items)),
                            "successfulRequestCount": str(completed),
                            "failedRequestCount": str(failed),
@@ -302,6 +352,8 @@ class FakeBatches:
 
     def _cancel(self, job: _Job) -> None:
         if job.state in ("pending", "running", "finalizing"):
+            # What it ran before the cancel: the first half of the items once it was running
+            job.answered = len(job.items) // 2 if job.state != "pending" else 0
             job.state = "cancelling"
             job.cancel_asked = True
 
@@ -309,6 +361,8 @@ class FakeBatches:
         """One poll of ``job``: the next state, and its results when it ends."""
         if job.state == "cancelling":
             job.state = "cancelled"
+            if job.provider == "openai":  # the items it finished, in the output file
+                self._results(job, job.answered, not_run="batch_cancelled")
             return
         if job.state not in ("pending", "running", "finalizing"):
             return
@@ -324,7 +378,7 @@ class FakeBatches:
         job.state = "expired" if job.outcome == "expired" else "completed"
         self._results(job, answered)
 
-    def _results(self, job: _Job, answered: int) -> None:
+    def _results(self, job: _Job, answered: int, *, not_run: str = "batch_expired") -> None:
         outputs: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         in_order: list[dict[str, Any]] = []  # Gemini: every result, in input order
@@ -332,11 +386,13 @@ class FakeBatches:
         for i, item in enumerate(job.items):
             if i >= answered:
                 if job.provider == "openai":
+                    why = ("the batch was cancelled" if not_run == "batch_cancelled" else
+                           "the completion window expired")
                     errors.append({"id": f"batch_req_{self._next()}",
                                    "custom_id": item["key"], "response": None,
-                                   "error": {"code": "batch_expired", "message":
-                                             "This request could not be executed before "
-                                             "the completion window expired."}})
+                                   "error": {"code": not_run, "message":
+                                             f"This request could not be executed before "
+                                             f"{why}."}})
                 continue
             result = self._answer(job, item)
             in_order.append(result)
