@@ -72,14 +72,18 @@ def test_provider_batch_items_with_a_schema_are_parsed_as_in_a_live_batch(
     source.write_text("\n".join(json.dumps(row) for row in [
         {"id": "a", "prompt": "Lyon", "schema": CITY},
         {"id": "b", "prompt": "Paris"},
+        {"id": "c", "prompt": '{"name": 5, "big": false}', "schema": CITY},  # sent back as is
     ]) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
     result = jtd("batch", str(source), "-o", str(out), "--provider-batch", "-p", provider,
                  "-m", model, "--poll-interval", "0.01", "-q", "--schema", str(town))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # c's reply does not match its schema
     rows = {row["id"]: row for row in lines(out)}
     assert rows["a"]["parsed"] == {"name": "echo: Lyon", "big": False}  # its own schema
     assert rows["b"]["parsed"] == {"name": "echo: Paris"}  # the batch-wide one
+    assert rows["c"]["ok"] is False and rows["c"]["error"]["type"] == "OutputValidationError"
+    assert rows["c"]["error"]["message"] == ("the reply does not match the JSON schema 'City': "
+                                             "5 is not of type 'string' @ $.name")
 
 
 def test_a_bad_line_stops_the_provider_batch_before_any_upload(jtd: Cli,

@@ -79,6 +79,42 @@ def test_a_reply_that_does_not_match_is_a_provider_error(jtd: Cli, tmp_path: Pat
     assert "does not match City" in result.stderr
 
 
+ANSWER = {"type": "object", "title": "Answer",
+          "properties": {"answer": {"type": "string"}, "sure": {"type": "boolean"}},
+          "required": ["answer", "sure"], "additionalProperties": False}
+
+
+@needs("openai")
+def test_a_reply_that_does_not_match_the_schema_file_says_where(jtd: Cli,
+                                                                tmp_path: Path) -> None:
+    path = tmp_path / "answer.json"
+    path.write_text(json.dumps(ANSWER), encoding="utf-8")
+    result = jtd("chat", "--schema", str(path), '{"answer": "yes", "sure": "very"}')
+    assert result.exit_code == 3, result.stderr
+    assert ("the reply does not match the JSON schema 'Answer': 'very' is not of type "
+            "'boolean' @ $.sure") in result.stderr
+    assert result.stdout == ""
+
+
+@needs("openai")
+@pytest.mark.parametrize(("schema", "words"), [
+    ({"type": "object", "properties": {"answer": {"type": "text"}}},
+     "the output schema is not a valid JSON schema: 'text' is not a JSON type (array, boolean, "
+     "integer, null, number, object, string) @ $.properties.answer.type"),
+    ({"type": "object", "properties": {"answer": {"$ref": "#/$defs/Answer"}}},
+     "the output schema's $ref '#/$defs/Answer' leads nowhere"),
+])
+def test_a_schema_file_that_is_not_a_valid_schema_is_refused_before_sending(
+        jtd: Cli, tmp_path: Path, schema: dict[str, object], words: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(schema), encoding="utf-8")
+    result = jtd("chat", "--schema", str(path), "hi")
+    assert result.exit_code == 2
+    assert f"--schema {path}: {words}" in result.stderr
+    assert "nothing was sent" in result.stderr
+    assert jtd.chat_bodies() == []
+
+
 def test_schema_needs_a_prompt(jtd: Cli) -> None:
     result = jtd("chat", "-i", "--schema", "x.json")
     assert result.exit_code == 2

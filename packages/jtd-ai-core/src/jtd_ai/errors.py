@@ -226,8 +226,8 @@ class MalformedResponseError(ProviderError):
 
 
 class OutputValidationError(MalformedResponseError):
-    """A reply asked to be JSON of a type (``output=T``) that is not JSON or does not match
-    the type. ``text`` is the reply's text as received, ``problem`` says what did not match
+    """A reply asked to be JSON of a type or a JSON schema (``output=T``) that is not JSON
+    or does not match it. ``text`` is the reply's text as received, ``problem`` says what did not match
     (and where: ``$.items[2].name``), ``attempts`` how many replies were tried
     (``output_retries``); ``partial`` is the last reply, usage and cost included."""
 

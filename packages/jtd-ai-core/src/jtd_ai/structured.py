@@ -4,8 +4,9 @@ The JSON schema of ``T`` is derived once per type (:func:`output_spec`, cached) 
 the request's ``json_schema`` response format, shaped so strict providers can enforce it
 (every property required, no unknown keys, an object at the root: other roots travel
 wrapped as ``{"result": ...}``). The reply's text is decoded and converted into ``T``
-(:func:`jtd_ai.schema.convert`); a reply that is not JSON or does not match is an
-:class:`~jtd_ai.errors.OutputValidationError`. With ``output_retries=N`` the problem is sent
+(:func:`jtd_ai.schema.convert`), or, for a JSON schema given as a dict, checked against it
+with jsonschema (:mod:`jtd_ai.schema_validator`); a reply that is not JSON or does not match
+is an :class:`~jtd_ai.errors.OutputValidationError`. With ``output_retries=N`` the problem is sent
 back to the model as a user message and it is asked again, up to N more times, each attempt
 its own call (its own ledger row). The exchange is one sans-I/O generator
 (:func:`exchange`) that the sync and async sends both drive.
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
     from jtd_ai.driver import AsyncChatStream, ChatStream, Driver, Prompt
     from jtd_ai.responses import Response, StreamChunk
+    from jtd_ai.schema_validator import SchemaValidator
 
     #: What ``output=`` asked for; ``Any`` when nothing was.
     OutputT = TypeVar("OutputT", default=Any)
@@ -58,12 +60,14 @@ _MAX_CACHED = 1024
 class OutputSpec(Generic[OutputT]):
     """How one output type travels: the response format sent, and how a reply's text
     becomes the value (``target`` is the type, or None for a raw JSON schema, whose
-    reply is returned as decoded JSON)."""
+    reply is checked by ``validator`` and returned as decoded JSON)."""
 
     target: Any
     response_format: ResponseFormat
     #: Whether the value travels wrapped as ``{"result": value}``.
     wrapped: bool
+    #: A raw JSON schema's checker (None for a type: :func:`jtd_ai.schema.convert` checks).
+    validator: SchemaValidator | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -87,8 +91,11 @@ class OutputSpec(Generic[OutputT]):
             if not isinstance(data, dict) or set(data) != {RESULT_KEY}:
                 raise ValueError(f'the reply is not an object holding only "{RESULT_KEY}"')
             data = data[RESULT_KEY]
-        if self.target is None:
-            return data  # type: ignore[no-any-return]  # a raw schema: decoded JSON as is
+        if self.target is None:  # a raw schema: decoded JSON as is, once it matches
+            problems = self.validator.problems(data) if self.validator is not None else []
+            if problems:
+                raise ValueError("; ".join(problems))
+            return data  # type: ignore[no-any-return]
         from jtd_ai.schema import convert
 
         try:
@@ -121,8 +128,9 @@ class OutputSpec(Generic[OutputT]):
 
 def output_spec(output: type[OutputT] | Mapping[str, Any] | Any) -> OutputSpec[OutputT]:
     """The spec for ``output``: a type (derived once, then cached) or a JSON schema dict
-    (sent as given; its reply is decoded JSON). Raises ValidationError for a type with no
-    JSON schema, naming it."""
+    (sent as given; its reply is checked against it and decoded). Raises ValidationError
+    for a type with no JSON schema, naming it, and for a dict that is not a valid JSON
+    schema (or when jsonschema, which checks its replies, is not installed)."""
     if isinstance(output, Mapping):
         return _schema_spec(output)
     try:
@@ -150,12 +158,15 @@ def _type_spec(output: Any) -> OutputSpec[Any]:
 
 
 def _schema_spec(schema: Mapping[str, Any]) -> OutputSpec[Any]:
+    from jtd_ai.schema_validator import schema_validator
+
     check_json(schema, "output", what="the output schema")
+    validator = schema_validator(schema)  # refused here, before sending, if not valid
     title = schema.get("title")
     name = (_NAME_CHARS.sub("_", title).strip("_")[:64] if isinstance(title, str) else "")
     rooted, wrapped = _rooted(dict(schema))
     return OutputSpec(None, ResponseFormat.json_schema(rooted, name=name or "response"),
-                      wrapped)
+                      wrapped, validator)
 
 
 def _rooted(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:

@@ -1,6 +1,7 @@
 """``--schema``: what a reply must be, from a JSON schema file or a ``module:Class`` type.
 
-The chat command parses its reply into it (:mod:`jtd_ai.structured`) and prints the parsed
+The chat command parses its reply into it (:mod:`jtd_ai.structured`; a schema file's reply is
+checked against it with jsonschema, which the ``cli`` extra installs) and prints the parsed
 value as JSON.
 """
 
@@ -20,8 +21,21 @@ _REFERENCE = re.compile(r"(?P<module>[A-Za-z_][\w.]*):(?P<name>[A-Za-z_][\w.]*)"
 
 
 def load_output(value: str) -> Any:
-    """The type ``module:Class`` names, or the JSON schema in the file ``value``; a
-    CliError (exit 2) saying what is wrong otherwise."""
+    """The type ``module:Class`` names, or the JSON schema in the file ``value``, checked as
+    ``output=`` checks it (a type with no JSON schema, a file that is not a valid JSON
+    schema); a CliError (exit 2) saying what is wrong otherwise, before anything is sent."""
+    from jtd_ai.errors import ValidationError
+    from jtd_ai.structured import output_spec
+
+    output = _load(value)
+    try:
+        output_spec(output)
+    except ValidationError as exc:
+        raise CliError(f"--schema {value}: {exc}; nothing was sent", USAGE) from None
+    return output
+
+
+def _load(value: str) -> Any:
     match = _REFERENCE.fullmatch(value)
     if match is not None and not Path(value).exists():
         return _import(match["module"], match["name"])
