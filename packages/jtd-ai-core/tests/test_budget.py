@@ -5,8 +5,11 @@ database; see helpers/pg_cluster.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import threading
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
@@ -175,3 +178,140 @@ def test_a_budget_needs_the_ledger(stored) -> None:
     ai = stored(store={"ledger": False}, budget={"limit": 1})
     with pytest.raises(ConfigurationError, match="budgets are measured on the usage ledger"):
         ai.driver()
+
+
+# -- the running totals (budget_totals) --------------------------------------------------------
+
+class _Recorded:
+    """A store passing everything through, recording each SQL statement it is given."""
+
+    def __init__(self, store: object) -> None:
+        self.store, self.statements = store, []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    def query(self, sql: str, params: object = ()) -> object:
+        self.statements.append(sql)
+        return self.store.query(sql, params)
+
+    @contextlib.contextmanager
+    def write(self, lock: str | None = None, *, shared: bool = False) -> Iterator[object]:
+        with self.store.write(lock, shared=shared) as conn:
+            yield _RecordedConnection(conn, self.statements)
+
+
+class _RecordedConnection:
+    def __init__(self, conn: object, statements: list[str]) -> None:
+        self.conn, self.statements = conn, statements
+
+    def execute(self, sql: str, params: object = ()) -> object:
+        self.statements.append(sql)
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: object) -> object:
+        self.statements.append(sql)
+        return self.conn.executemany(sql, rows)
+
+
+def test_a_check_reads_one_running_total_not_the_ledger(store_url) -> None:
+    """However long the ledger, a check reads one row per limit: the period's sum is taken
+    from the ledger once, when a budget first needs it, then kept up by every write."""
+    store = open_store(store_url)
+    ledger = Ledger(store)
+    ledger.record(*[UsageRecord(provider="p", model="m", cost=Decimal(1))] * 5)
+    recorded = _Recorded(store)
+    plugin = BudgetPlugin(BudgetLimits(limit=Decimal(100), providers={"p": Decimal(100)}),
+                          lambda: Ledger(recorded))  # type: ignore[arg-type]
+    plugin.before_request(CallInfo(provider="p", driver="d", operation="chat"))
+    assert any("FROM usage" in sql for sql in recorded.statements)  # the first: summed once
+    ledger.record(UsageRecord(provider="p", model="m", cost=Decimal(2)))
+    recorded.statements.clear()
+    plugin.before_request(CallInfo(provider="p", driver="d", operation="chat"))
+    assert recorded.statements and not any("usage" in sql for sql in recorded.statements)
+    assert plugin.spent() == plugin.spent("p") == Decimal(7)
+    store.close()
+
+
+def _totals_match_the_ledger(store: object) -> list[tuple[str, str]]:
+    """Every budget_totals row compared with the ledger's own sum; the keys checked."""
+    checked = []
+    for scope, start, pico, priced in store.query(  # type: ignore[attr-defined]
+            "SELECT scope, period_start, spent_pico, priced FROM budget_totals"):
+        by = " AND provider = ?" if scope else ""
+        summed = store.query(  # type: ignore[attr-defined]
+            "SELECT COALESCE(SUM(cost_pico), 0), COUNT(cost_pico) FROM usage "
+            f"WHERE ts >= ?{by}", (start, scope) if scope else (start,))[0]
+        assert (int(pico), int(priced)) == (int(summed[0]), int(summed[1])), (scope, start)
+        checked.append((scope, start))
+    return checked
+
+
+def test_the_totals_equal_the_ledger_after_a_race(store_url) -> None:
+    """Budgeted calls (settled with their row), calls of a manager with no budget (rows from
+    its background writer) and checks seeding new totals, all at once, in threads of two
+    managers: afterwards every running total equals the ledger's sum."""
+    budgeted = AIManager(providers={"echo": {"prices": PRICES}, "other": {
+        "driver": "echo", "prices": PRICES}}, default="echo", config_file=False, env={},
+        store={"url": store_url}, budget={"limit": "1000", "providers": {"echo": "1000"}})
+    plain = AIManager(providers={"echo": {"prices": PRICES}}, default="echo",
+                      config_file=False, env={}, store={"url": store_url})
+    day = BudgetPlugin(BudgetLimits(limit=Decimal(1000), period="day"),
+                       lambda: Ledger(budgeted.storage.store()))
+    failures: list[BaseException] = []
+
+    def work(call: Callable[[], object]) -> None:
+        try:
+            for _ in range(25):
+                call()
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    jobs = [lambda: budgeted.driver().send_message("a"),
+            lambda: budgeted.driver("other").send_message("a b"),
+            lambda: plain.driver().send_message("a b c"),
+            lambda: plain.driver().send_message("a"),
+            lambda: day.before_request(CallInfo(provider="echo", driver="d",
+                                                operation="chat"))]
+    threads = [threading.Thread(target=work, args=(job,)) for job in jobs]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not failures
+        plain.storage.flush()
+        budgeted.storage.flush()
+        store = budgeted.storage.store()
+        month, today = (period_start(p) for p in ("month", "day"))
+        assert set(_totals_match_the_ledger(store)) >= {
+            ("", month), ("echo", month), ("", today)}
+        assert budgeted.usage.total().calls == 100
+    finally:
+        budgeted.close()
+        plain.close()
+
+
+def test_rows_written_with_no_budget_count_toward_one_configured_later(store_url) -> None:
+    """Calls made while no budget was configured (and, once a total exists, by a manager
+    with none) count toward a budget: the total is summed from the ledger when first read,
+    then kept up by every ledger write."""
+    plain = AIManager(providers={"echo": {"prices": PRICES}}, default="echo",
+                      config_file=False, env={}, store={"url": store_url})
+    later = AIManager(providers={"echo": {"prices": PRICES}}, default="echo",
+                      config_file=False, env={}, store={"url": store_url},
+                      budget={"limit": str(CALL * 4)})
+    try:
+        plain.driver().send_message("a")
+        plain.driver().send_message("a")
+        plain.storage.flush()
+        later.driver().send_message("a")  # the first check sums the two rows above
+        plain.driver().send_message("a")  # kept in the total by the writer of `plain`
+        plain.storage.flush()
+        with pytest.raises(BudgetExceededError) as caught:
+            later.driver().send_message("a")
+        assert caught.value.spent == CALL * 4
+        _totals_match_the_ledger(later.storage.store())
+    finally:
+        plain.close()
+        later.close()

@@ -227,8 +227,8 @@ class MalformedResponseError(ProviderError):
 
 class OutputValidationError(MalformedResponseError):
     """A reply asked to be JSON of a type or a JSON schema (``output=T``) that is not JSON
-    or does not match it. ``text`` is the reply's text as received, ``problem`` says what did not match
-    (and where: ``$.items[2].name``), ``attempts`` how many replies were tried
+    or does not match it. ``text`` is the reply's text as received, ``problem`` says what
+    did not match (and where: ``$.items[2].name``), ``attempts`` how many replies were tried
     (``output_retries``); ``partial`` is the last reply, usage and cost included."""
 
     def __init__(self, message: str, *, text: str, problem: str, attempts: int = 1,

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from jtd_ai.store import AnyStore
 
 __all__ = ["GROUPS", "STATUSES", "Ledger", "LedgerPlugin", "UsageRecord", "UsageTotal",
-           "usage_row"]
+           "add_to_budget_totals", "usage_row"]
 
 #: What totals can be grouped by (any combination, in the order given).
 GROUPS = ("provider", "model", "day", "driver", "status", "error", "operation", "batch_id")
@@ -51,6 +51,32 @@ _FIELDS = ("ts", "day", "provider", "driver", "model", "operation", "request_id"
 _INSERT = (f"INSERT INTO usage ({', '.join(_FIELDS)}) "  # noqa: S608
            f"VALUES ({', '.join('?' * len(_FIELDS))})")
 _LEDGER_OPERATIONS = frozenset({"chat", "stream"})
+_TS, _PROVIDER, _COST = (_FIELDS.index(f) for f in ("ts", "provider", "cost_pico"))
+#: The lock every ledger write holds shared, and a budget check alone (PostgreSQL; on
+#: SQLite every write holds the whole file): a check that sums a period's total from the
+#: ledger never misses a row committed meanwhile, nor a write the total it just made.
+BUDGET_LOCK = "budget"
+
+
+def add_to_budget_totals(conn: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Add the priced ``rows`` (being inserted in the caller's transaction) to every
+    ``budget_totals`` row they fall in: that table then stays equal to the ledger."""
+    priced = [(r[_PROVIDER], r[_TS], int(r[_COST])) for r in rows if r[_COST] is not None]
+    if not priced:
+        return
+    hold = getattr(conn, "advisory_lock", None)  # PostgreSQL's connection only
+    if hold is not None:
+        hold(BUDGET_LOCK, shared=True)
+    updates = []
+    for scope, start in conn.execute("SELECT scope, period_start FROM budget_totals"
+                                     ).fetchall():
+        matching = [cost for provider, ts, cost in priced
+                    if scope in ("", provider) and ts >= start]
+        if matching:
+            updates.append((sum(matching), len(matching), scope, start))
+    if updates:
+        conn.executemany("UPDATE budget_totals SET spent_pico = spent_pico + ?, "
+                         "priced = priced + ? WHERE scope = ? AND period_start = ?", updates)
 
 
 @frozen(kw_only=True)
@@ -176,13 +202,41 @@ class Ledger:
     @staticmethod
     def insert_rows(conn: Any, rows: Sequence[tuple[Any, ...]]) -> None:
         """Append rows made by :func:`usage_row` inside a write transaction the caller holds
-        (``Store.write()``), so they commit together with its other writes or not at all."""
+        (``Store.write()``), so they commit together with its other writes or not at all;
+        the budgets' running totals are kept with them."""
         conn.executemany(_INSERT, rows)
+        add_to_budget_totals(conn, rows)
 
     def record_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Append rows made by :func:`usage_row`, in one transaction (a busy database is
-        waited for and retried; see :meth:`Store.insert`)."""
-        self.store.insert(_INSERT, rows)
+        """Append rows made by :func:`usage_row`, in one transaction that also adds them to
+        the budgets' running totals (a busy database is waited for and retried; see
+        :meth:`Store.insert`)."""
+        self.store.insert(_INSERT, rows, also=lambda conn: add_to_budget_totals(conn, rows))
+
+    @staticmethod
+    def period_total(conn: Any, provider: str | None, since: str | None) -> tuple[int, int]:
+        """(picodollars spent, priced rows) by ``provider`` (None: all) from ``since`` (None:
+        all time) on, read as one row of ``budget_totals`` inside the caller's transaction
+        (which must hold :data:`BUDGET_LOCK` alone). A period no budget read before is first
+        summed from the ledger, so rows written with no budget configured count too."""
+        scope, start = provider or "", since or ""
+        found = conn.execute("SELECT spent_pico, priced FROM budget_totals "
+                             "WHERE scope = ? AND period_start = ?", (scope, start)).fetchall()
+        if found:
+            return int(found[0][0]), int(found[0][1])
+        by = " AND provider = ?" if provider else ""
+        row = conn.execute(
+            "SELECT COALESCE(SUM(cost_pico), 0), COUNT(cost_pico) FROM usage "  # noqa: S608
+            f"WHERE ts >= ?{by}", (start, provider) if provider else (start,)).fetchall()[0]
+        pico, priced = int(row[0]), int(row[1])
+        # Totals of periods long past are dropped (any still read is summed again).
+        stale = (dt.datetime.now(dt.UTC) - dt.timedelta(days=40)).isoformat(
+            timespec="microseconds")
+        conn.execute("DELETE FROM budget_totals WHERE period_start != '' AND "
+                     "period_start < ?", (stale,))
+        conn.execute("INSERT INTO budget_totals (scope, period_start, spent_pico, priced) "
+                     "VALUES (?, ?, ?, ?)", (scope, start, pico, priced))
+        return pico, priced
 
     def _where(self, since: dt.date | dt.datetime | None, until: dt.date | dt.datetime | None,
                filters: dict[str, str | None]) -> tuple[str, list[object]]:

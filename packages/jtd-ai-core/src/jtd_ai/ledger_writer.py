@@ -17,7 +17,9 @@ parent had queued are the parent's to write, never written twice.
 On a PostgreSQL store a batch that meets a lost connection (a restarted server, a failover)
 is tried again on a new one for several seconds (:meth:`PostgresStore.insert
 <jtd_ai.store_postgres.PostgresStore.insert>`) before its rows are counted as lost; the
-queue keeps filling meanwhile and is written in the next batches.
+queue keeps filling meanwhile and is written in the next batches. The writer thread waits
+up to ``max(2, busy_timeout)`` seconds for a new connection, where a call waits only
+``[store] connect_timeout``.
 
 When queued rows are written, at the latest (each a row of a call that had ended before):
 
@@ -174,14 +176,24 @@ class LedgerWriter:
             pass
 
     def _drain(self) -> None:
-        """Write what is queued in the calling thread."""
+        """Write what is queued in the calling thread (given the writer's patience with a
+        database server: a row written before the call returns is meant not to be lost)."""
+        from jtd_ai.store import patient
+
         with self._cond:
             if not self._queue:
                 return
             batch, first = self._take()
-        self._write(batch, first)
+        with patient():
+            self._write(batch, first)
 
     def _run(self) -> None:
+        from jtd_ai.store import patient
+
+        with patient():  # off the call path: a database server may take its time to answer
+            self._loop()
+
+    def _loop(self) -> None:
         me = threading.current_thread()
 
         def stop_lingering() -> bool:

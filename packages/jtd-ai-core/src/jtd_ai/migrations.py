@@ -12,7 +12,9 @@ table, a column, an index) and backfill; none drops anything. Version 3 moved th
 out of ``usage.status`` (now ``ok``, ``error``, ``cancelled`` or ``interrupted``) into
 ``usage.error``. Version 4 added the reply cache (:mod:`jtd_ai.cache`) and the conversation
 log (:mod:`jtd_ai.convlog`); version 5 the provider batch jobs (:mod:`jtd_ai.jobs`);
-version 6 the budget reservations of calls in flight (:mod:`jtd_ai.budget`). A
+version 6 the budget reservations of calls in flight (:mod:`jtd_ai.budget`); version 7 the
+running totals budgets read instead of summing the ledger (``budget_totals``, filled for a
+period from the ledger when a budget first needs it, then kept by every ledger write). A
 database written by a newer jtd-ai (a higher version than :data:`LATEST`) is refused rather
 than guessed at.
 """
@@ -207,6 +209,21 @@ CREATE INDEX budget_reservations_expires ON budget_reservations (expires)
 """
 
 
+# Budgets: the spend of each (provider, or '' for all; period start, or '' for all time),
+# equal to the ledger's sum over the rows from that start on: seeded from the ledger when a
+# budget first reads it, then added to by every ledger write, in the same transaction
+# (jtd_ai.ledger.add_to_budget_totals).
+_V7 = """
+CREATE TABLE budget_totals (
+    scope TEXT NOT NULL,
+    period_start TEXT NOT NULL,
+    spent_pico BIGINT NOT NULL,
+    priced BIGINT NOT NULL,
+    PRIMARY KEY (scope, period_start)
+)
+"""
+
+
 def to_pico(cost: Decimal | str | None) -> int | None:
     """``cost`` in integer picodollars (half-even below a picodollar), or None."""
     if cost is None:
@@ -252,6 +269,11 @@ def _v6(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v7(conn: sqlite3.Connection) -> None:
+    for statement in _statements(_V7):
+        conn.execute(statement)
+
+
 def _statements(script: str) -> list[str]:
     # executescript() would COMMIT the open transaction; run the statements one by one.
     return [s.strip() for s in script.split(";") if s.strip()]
@@ -259,7 +281,7 @@ def _statements(script: str) -> list[str]:
 
 #: Every step, in order; the schema's version is the number of steps applied.
 #: A step is given a connection of either engine (``execute``, ``executemany``).
-MIGRATIONS: tuple[Callable[[Any], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+MIGRATIONS: tuple[Callable[[Any], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 LATEST = len(MIGRATIONS)
 
 

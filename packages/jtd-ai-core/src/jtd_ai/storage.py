@@ -63,10 +63,12 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _STORE_KEYS = frozenset({"enabled", "path", "url", "ledger", "models_ttl", "busy_timeout",
-                         "background_writes"})
+                         "background_writes", "connect_timeout"})
 #: Seconds a database server found unreachable on open is left alone before the next try
 #: (meanwhile calls go on without catalog and ledger, their rows counted as lost).
 RETRY_OPEN = 5.0
+#: Seconds a call waits for a database server's connection (``[store] connect_timeout``).
+CONNECT_TIMEOUT = 0.5
 _PRICING_KEYS = frozenset({"genai_prices"})
 
 
@@ -100,6 +102,9 @@ class StoreOptions:
     #: Ledger rows committed in batches by a background thread (False: before the call
     #: returns).
     background_writes: bool = True
+    #: Seconds a call waits for a database server's connection (the ledger writer and the
+    #: query API wait longer: ``max(2, busy_timeout)``).
+    connect_timeout: float = CONNECT_TIMEOUT
 
     @classmethod
     def from_config(cls, store: Mapping[str, Any], pricing: Mapping[str, Any] | None = None,
@@ -139,7 +144,20 @@ class StoreOptions:
             genai_prices=_flag("pricing.genai_prices", pricing.get("genai_prices", False)),
             background_writes=_flag("store.background_writes",
                                     store.get("background_writes", True)),
+            connect_timeout=_seconds("store.connect_timeout",
+                                     store.get("connect_timeout", CONNECT_TIMEOUT),
+                                     zero_ok=False),
         )
+
+
+class _Opening:
+    """The one attempt to open the store under way: made by the first patient caller itself,
+    or, for a call, by a helper thread (so the call can stop waiting for it)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
 
 
 class Storage:
@@ -180,6 +198,7 @@ class Storage:
         self._lock = threading.RLock()
         self._count_lock = threading.RLock()
         self._store: AnyStore | None = None
+        self._opening: _Opening | None = None  # the attempt to open the store under way
         #: Why the store is not usable, once opening it failed; None while it is fine.
         self.error: StoreError | None = None
         #: Failures after opening: each ledger row not written, each listing not stored.
@@ -202,6 +221,7 @@ class Storage:
         self._lock = threading.RLock()
         self._count_lock = threading.RLock()
         self._burst = None  # the parent's failures are the parent's to report
+        self._opening = None  # a parent's thread opening the store is not the child's
 
     def __repr__(self) -> str:
         state = "off" if not self.options.enabled else ("error" if self.error else "ok")
@@ -213,50 +233,124 @@ class Storage:
         """Whether the store holds anything yet (a database server: always taken as so)."""
         return self.url is not None or self.path.exists()
 
-    def store(self) -> AnyStore:
+    def store(self, *, in_call: bool = False) -> AnyStore:
         """The open store; raises StoreError (naming it) when it cannot be used. A database
         server found unreachable is tried again :data:`RETRY_OPEN` seconds later; any other
-        failure is final."""
+        failure is final. No thread opens it while holding the lock other callers take:
+        one attempt runs at a time and the others wait for it, except ``in_call`` ones (work
+        done inside a chat call) on a database server: the attempt runs in a helper thread
+        and they wait for it until ``[store] connect_timeout`` seconds after it began, then
+        go on without the store (StoreError)."""
         if not self.options.enabled:
             raise StoreError("the jtd-ai store is turned off ([store] enabled = false)",
                              path=self.location)
         if self._store is not None:
             return self._store
-        with self._lock:
-            if self._store is None:
-                if self.error is not None and (
-                        not self._retry_open or time.monotonic() < self._retry_open):
-                    raise self.error
-                from jtd_ai.store import open_store
-                from jtd_ai.store_postgres import StoreUnavailableError
+        from jtd_ai.store import is_patient
 
-                store = open_store(self.url or self.path,
-                                   busy_timeout=self.options.busy_timeout)
-                try:
-                    store.open()
-                except StoreError as exc:
-                    again = isinstance(exc, StoreUnavailableError)
-                    if self.error is None:  # logged once, not at each retry
-                        log.warning("jtd-ai store unusable, continuing without catalog and "
-                                    "ledger%s: %s",
-                                    f" (tried again every {RETRY_OPEN:g}s)" if again else "",
-                                    exc)
-                    self._retry_open = time.monotonic() + RETRY_OPEN if again else 0.0
-                    if self.error is None or not again:
-                        self.error = exc
-                    raise self.error from None
-                if self.error is not None:
-                    log.warning("jtd-ai store: %s is reachable again", self.location)
-                    self.error = None
-                self._store = store
-        return self._store
+        in_call = in_call and self.url is not None and not is_patient()
+        if in_call:
+            from jtd_ai.store_postgres import load_driver
+
+            load_driver()  # imported first (only the server's answer is timed), and a
+            # missing driver raised here, before an attempt is begun
+        with self._lock:
+            opened = self._opened()
+            if opened is not None:
+                return opened
+            if self.error is not None and (
+                    not self._retry_open or time.monotonic() < self._retry_open):
+                raise self.error
+            opening = self._opening
+            created = opening is None
+            if opening is None:
+                opening = self._opening = _Opening()
+        if created and in_call:
+            threading.Thread(target=self._run_opening, args=(opening, self._open_for_call),
+                             daemon=True, name="jtd-ai-store-open").start()
+        elif created:
+            self._run_opening(opening, self._open_patiently)
+        opening.done.wait(opening.started + self.options.connect_timeout - time.monotonic()
+                          if in_call else None)
+        with self._lock:
+            opened = self._opened()
+            if opened is not None:
+                return opened
+        if opening.done.is_set():
+            if opening.error is not None and not isinstance(opening.error, StoreError):
+                raise opening.error  # a ConfigurationError (the driver is not installed)
+            if self.error is not None:
+                raise self.error
+        raise StoreError(f"the jtd-ai database {self.location} cannot be reached (no answer "
+                         f"within {self.options.connect_timeout:g}s, [store] "
+                         f"connect_timeout; still tried in the background); the store is "
+                         f"skipped for this call", path=self.location)
+
+    def _run_opening(self, opening: _Opening, work: Callable[[], object]) -> None:
+        try:
+            work()
+        except Exception as exc:  # kept for the callers waiting (StoreError: in self.error)
+            opening.error = exc
+        finally:
+            with self._lock:
+                if self._opening is opening:
+                    self._opening = None
+            opening.done.set()
+
+    def _open_patiently(self) -> AnyStore:
+        """Open the store, a database server given its full connect timeout."""
+        from jtd_ai.store import patient
+
+        with patient():
+            return self._open()
+
+    def _open_for_call(self) -> None:
+        """Open the store in a helper thread, then hand its connection to the next thread
+        needing one (the helper ends here, which would close it)."""
+        store = self._open_patiently()
+        hand_over = getattr(store, "hand_over", None)
+        if hand_over is not None:
+            hand_over()
+
+    def _opened(self) -> AnyStore | None:
+        return self._store  # read again after a wait (another thread may have set it)
+
+    def _open(self) -> AnyStore:
+        """Open the store (the one attempt under way); records and raises its failure."""
+        from jtd_ai.store import open_store
+        from jtd_ai.store_postgres import StoreUnavailableError
+
+        store = open_store(self.url or self.path, busy_timeout=self.options.busy_timeout,
+                           connect_timeout=self.options.connect_timeout)
+        try:
+            store.open()
+        except StoreError as exc:
+            again = isinstance(exc, StoreUnavailableError)
+            with self._lock:
+                first = self.error is None
+                self._retry_open = time.monotonic() + RETRY_OPEN if again else 0.0
+                if first or not again:
+                    self.error = exc
+                error = self.error or exc
+            if first:  # logged once, not at each retry
+                log.warning("jtd-ai store unusable, continuing without catalog and "
+                            "ledger%s: %s",
+                            f" (tried again every {RETRY_OPEN:g}s)" if again else "", exc)
+            raise error from None
+        with self._lock:
+            back = self.error is not None
+            self.error = None
+            self._store = store
+        if back:
+            log.warning("jtd-ai store: %s is reachable again", self.location)
+        return store
 
     def _usable(self) -> AnyStore | None:
         """The store for work done inside a call: None (already reported) when unusable."""
         if not self.options.enabled:
             return None
         try:
-            return self.store()
+            return self.store(in_call=True)
         except StoreError:
             return None
 
@@ -343,6 +437,10 @@ class Storage:
         return Ledger(store) if store is not None else None
 
     def _flushed_ledger_or_none(self) -> Ledger | None:
+        """The ledger for a budget check, this process's queued rows written first; None at
+        once (no waiting for the writer) while the store cannot be used."""
+        if self._ledger_or_none() is None:
+            return None
         self.flush()
         return self._ledger_or_none()
 

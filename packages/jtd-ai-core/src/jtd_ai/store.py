@@ -48,7 +48,8 @@ if TYPE_CHECKING:
     from jtd_ai.store_postgres import PostgresStore
 
 __all__ = ["BUSY_RETRIES", "DB_NAME", "AnyStore", "Store", "StoreBusyError",
-           "default_store_path", "open_store", "store_location", "user_data_dir"]
+           "default_store_path", "is_patient", "open_store", "patient", "store_location",
+           "user_data_dir"]
 
 log = logging.getLogger("jtd_ai.store")
 
@@ -183,6 +184,27 @@ if hasattr(os, "register_at_fork"):  # POSIX
                         after_in_child=_after_fork_in_child)
 
 
+_patience = threading.local()
+
+
+@contextlib.contextmanager
+def patient() -> Iterator[None]:
+    """Mark the calling thread as doing background work (the ledger writer, a query of the
+    API): inside, a database server may take its full connect timeout to answer, where a
+    thread serving a chat call gives up sooner (``[store] connect_timeout``)."""
+    before = getattr(_patience, "on", False)
+    _patience.on = True
+    try:
+        yield
+    finally:
+        _patience.on = before
+
+
+def is_patient() -> bool:
+    """Whether the calling thread is inside :func:`patient`."""
+    return bool(getattr(_patience, "on", False))
+
+
 def _pause(delay: float, deadline: float) -> float:
     """Sleep a little (with jitter) towards ``deadline``; the next, longer delay."""
     pause = min(delay * random.uniform(0.5, 1.0), deadline - time.monotonic())
@@ -217,15 +239,19 @@ def describe(path: Path, exc: BaseException) -> StoreError:
 
 def insert_retrying(write: Callable[[], contextlib.AbstractContextManager[Any]], sql: str,
                     rows: Sequence[tuple[Any, ...]], *, retries: int,
-                    transient: type[StoreError], pause: Callable[[int], float]) -> None:
-    """``executemany(sql, rows)`` in one ``write()`` transaction, tried again up to
-    ``retries`` times after a ``transient`` error, ``pause(attempt)`` seconds later (attempt
-    counts from 1): each engine's :meth:`insert`, with its own transient error and backoff."""
+                    transient: type[StoreError], pause: Callable[[int], float],
+                    also: Callable[[Any], None] | None = None) -> None:
+    """``executemany(sql, rows)`` (then ``also(conn)``) in one ``write()`` transaction,
+    tried again up to ``retries`` times after a ``transient`` error, ``pause(attempt)``
+    seconds later (attempt counts from 1): each engine's :meth:`insert`, with its own
+    transient error and backoff."""
     attempt = 0
     while True:
         try:
             with write() as conn:
                 conn.executemany(sql, rows)
+                if also is not None:
+                    also(conn)
             return
         except transient as exc:
             if attempt >= retries:
@@ -241,8 +267,7 @@ class Store:
     """One SQLite database file, safe to share across threads and processes."""
 
     engine = "sqlite"
-    #: Row ids commit in order (one writer at a time): budgets may read the ledger
-    #: incrementally, by id.
+    #: Row ids commit in order (one writer at a time).
     ordered_ids = True
 
     def __init__(self, path: Path | str, *, busy_timeout: float = 5.0,
@@ -373,11 +398,13 @@ class Store:
             delay = _pause(delay, deadline)
 
     @contextlib.contextmanager
-    def write(self, lock: str | None = None) -> Iterator[sqlite3.Connection]:
+    def write(self, lock: str | None = None, *, shared: bool = False
+              ) -> Iterator[sqlite3.Connection]:
         """A write transaction: taken at once (``BEGIN IMMEDIATE``, waiting up to
         ``busy_timeout`` for another writer), committed on success. ``lock`` names what the
-        transaction must hold alone on engines with finer locks (PostgreSQL); here every
-        write transaction already holds the whole database."""
+        transaction must hold (alone, or ``shared`` with other such writers) on engines with
+        finer locks (PostgreSQL); here every write transaction already holds the whole
+        database."""
         conn = self.connection()
 
         def begin() -> None:
@@ -403,14 +430,16 @@ class Store:
         finally:
             _gate.leave()
 
-    def insert(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        """``executemany(sql, rows)`` in one write transaction. A database that stays locked
-        past ``busy_timeout`` is tried again :attr:`retries` times, with backoff, before
+    def insert(self, sql: str, rows: Sequence[tuple[Any, ...]], *,
+               also: Callable[[Any], None] | None = None) -> None:
+        """``executemany(sql, rows)`` (then ``also(conn)``) in one write transaction. A
+        database that stays locked past
+        ``busy_timeout`` is tried again :attr:`retries` times, with backoff, before
         :class:`StoreBusyError` is raised; nothing is written unless everything is."""
         base = min(self.busy_timeout, 1.0) / 4
         insert_retrying(self.write, sql, rows, retries=self.retries, transient=StoreBusyError,
                         pause=lambda attempt: base * 2 ** (attempt - 1)
-                        * random.uniform(0.5, 1.0))
+                        * random.uniform(0.5, 1.0), also=also)
 
     def query(self, sql: str, params: tuple[object, ...] | list[object] = ()) -> list[Any]:
         """Rows of a read; sqlite errors become a StoreError naming the file."""
@@ -469,11 +498,15 @@ def store_location(value: str | Path) -> tuple[str, str | Path]:
         f"sqlite:///file.db, or postgresql://user@host/database")
 
 
-def open_store(value: str | Path, *, busy_timeout: float = 5.0) -> AnyStore:
-    """The store at ``value`` (a path or URL, see :func:`store_location`), not yet opened."""
+def open_store(value: str | Path, *, busy_timeout: float = 5.0,
+               connect_timeout: float | None = None) -> AnyStore:
+    """The store at ``value`` (a path or URL, see :func:`store_location`), not yet opened.
+    ``connect_timeout`` (a database server only): seconds a thread serving a call waits for
+    a new connection (outside :func:`patient`); None: as long as background work."""
     engine, where = store_location(value)
     if engine == "postgresql":
         from jtd_ai.store_postgres import PostgresStore
 
-        return PostgresStore(str(where), busy_timeout=busy_timeout)
+        return PostgresStore(str(where), busy_timeout=busy_timeout,
+                             connect_timeout=connect_timeout)
     return Store(where, busy_timeout=busy_timeout)

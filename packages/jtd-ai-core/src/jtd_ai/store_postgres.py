@@ -12,11 +12,17 @@ under a transaction-level advisory lock, so hosts opening a new database at once
 the first and then find it migrated; the version is kept in ``jtd_ai_schema``.
 
 Each thread (and each process after a fork) has its own connection, in autocommit mode
-outside :meth:`PostgresStore.write`, closed when the thread ends. A connection found lost (a
-restarted server, a network cut, a failover) is dropped and opened again on next use;
-:meth:`PostgresStore.insert` tries a batch again on a lost connection. A forked child never
-uses or closes the connections it inherited (closing one would end the parent's session on
-the server).
+outside :meth:`PostgresStore.write`, closed when the thread ends. In a manager's store
+(``connect_timeout`` set), a thread serving a call never connects itself: a helper thread
+makes the attempt, and the callers wait for it until ``connect_timeout`` seconds after it
+began (callers arriving meanwhile join it rather than start another), then go on without
+the store; the attempt runs on (up to ``max(2, busy_timeout)`` seconds, libpq's minimum being
+2) and its connection, if it comes, serves the next thread needing one. Background work (the
+ledger writer, inside :func:`jtd_ai.store.patient`) connects itself and waits that long. A
+connection found lost (a restarted server, a network cut, a failover) is dropped and opened
+again on next use; :meth:`PostgresStore.insert` tries a batch again on a lost connection. A
+forked child never uses or closes the connections it inherited (closing one would end the
+parent's session on the server).
 """
 
 from __future__ import annotations
@@ -28,19 +34,20 @@ import os
 import random
 import re
 import threading
+import time
 import weakref
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jtd_ai.errors import ConfigurationError, StoreError
-from jtd_ai.secret import mask_url
-from jtd_ai.store import insert_retrying
+from jtd_ai.store import insert_retrying, is_patient
 
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["PostgresStore", "StoreUnavailableError", "display_url", "postgres_sql"]
+__all__ = ["PostgresStore", "StoreUnavailableError", "display_url", "load_driver",
+           "postgres_sql"]
 
 log = logging.getLogger("jtd_ai.store")
 
@@ -70,26 +77,56 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)([^&]*)")
+_MASK = "[REDACTED]"
+#: What may split a password a driver misreads (libpq reads the user info up to the first
+#: ``@`` or ``/``): each piece is remembered, so a driver's message quoting one is masked.
+_SPLITS = re.compile(r"[#?/@&=:]")
 
 
 def display_url(url: str) -> str:
-    """``url`` fit to show: its password masked, in the user info or in the query string
-    (``?password=...``, which libpq also reads). Both are also remembered, so
-    :func:`jtd_ai.secret.redact` masks them in any log line or error text."""
-    from urllib.parse import parse_qsl, unquote, urlsplit
+    """``url`` fit to show: the password masked, in the user info or in the query string
+    (``?password=...``, which libpq also reads). The user info's password is everything from
+    the first ``:`` after ``://`` to the *last* ``@`` (so ``#``, ``?``, ``/`` or ``@`` left
+    unescaped in a password never show; a ``@`` later in the URL may hide more than needed,
+    never less). Every password found is also remembered, raw, unescaped and in the pieces
+    such characters split it into, so :func:`jtd_ai.secret.redact` masks them in any log
+    line or error text (a driver's own included)."""
+    from urllib.parse import unquote
 
     from jtd_ai.secret import remember
 
-    try:
-        parts = urlsplit(url)
-        secrets = [unquote(parts.password or "")]
-        secrets += [v for k, v in parse_qsl(parts.query) if k.lower() == "password"]
-    except ValueError:
-        secrets = []
+    secrets: list[str] = []
+    shown = url
+    start = url.find("://")
+    at = url.rfind("@")
+    if start >= 0 and at > start:
+        colon = url.find(":", start + 3, at)
+        if colon >= 0:
+            secrets.append(url[colon + 1:at])
+            shown = f"{url[:colon + 1]}{_MASK}{url[at:]}"
+    secrets += [m.group(2) for m in _QUERY_PASSWORD.finditer(url)]
     for secret in secrets:
-        remember(secret)
-    return _QUERY_PASSWORD.sub(r"\g<1>[REDACTED]", mask_url(url))
+        for value in (secret, unquote(secret), *_SPLITS.split(secret)):
+            remember(value)
+    return _QUERY_PASSWORD.sub(rf"\g<1>{_MASK}", shown)
+
+
+class _RedactRecords(logging.Filter):
+    """Masks remembered secrets in psycopg's own log records (a failed attempt's message
+    may quote a password libpq misread as a host name)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from jtd_ai.secret import redact
+
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_REDACT_RECORDS = _RedactRecords()
 
 
 def lock_key(name: str) -> int:
@@ -137,6 +174,12 @@ class PostgresConnection:
         with self.raw.cursor() as cursor:
             cursor.executemany(postgres_sql(sql), [tuple(r) for r in rows])
 
+    def advisory_lock(self, name: str, *, shared: bool = False) -> None:
+        """Take the advisory lock ``name`` until the transaction ends (alone, or
+        ``shared`` with others taking it so; a transaction never waits for itself)."""
+        take = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        self.raw.execute(f"SELECT {take}(%s)", (lock_key(name),))
+
 
 class _ThreadEnd:
     """Kept in a thread's local storage: dropped when the thread ends, which closes that
@@ -168,8 +211,40 @@ def _psycopg() -> Any:
     return psycopg
 
 
+def load_driver() -> None:
+    """Import psycopg now (a ConfigurationError saying what to install if it is missing)."""
+    _psycopg()
+
+
 def _lost(conn: Any) -> bool:
     return bool(conn.closed or getattr(conn, "broken", False))
+
+
+class _Attempt:
+    """One connection attempt made by a helper thread for threads serving calls: it runs to
+    its end (up to the driver's own timeout) however long they wait."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        threading.Thread(target=self._run, name="jtd-ai-store-connect", daemon=True).start()
+
+    def _run(self) -> None:
+        store = self.store
+        conn = None
+        try:
+            conn = store._open_connection()
+        except Exception as exc:
+            self.error = exc
+        finally:
+            with store._lock:
+                if conn is not None:
+                    store._spare.append(conn)
+                if store._attempt is self:
+                    store._attempt = None
+            self.done.set()
 
 
 class PostgresStore:
@@ -180,16 +255,27 @@ class PostgresStore:
     ordered_ids = False
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0,
-                 retries: int = LOST_RETRIES) -> None:
+                 retries: int = LOST_RETRIES, connect_timeout: float | None = None
+                 ) -> None:
         self.url = url
         #: The URL with its password masked: what messages and reprs show.
         self.location = display_url(url)
         self.path = None
         self.busy_timeout = busy_timeout
+        #: Seconds a thread serving a call waits for a new connection (see the module);
+        #: None: every thread waits as long as the ledger writer (a store used directly).
+        self.connect_timeout = connect_timeout
         self.retries = retries
+        #: Connection attempts started (each thread's, each retry): for tests and stats.
+        self.attempts = 0
         self._local = threading.local()
         self._lock = threading.RLock()
         self._connections: list[Any] = []
+        # The connection attempt under way for threads serving calls (run by a helper
+        # thread); a connection it makes goes to _spare, for the next thread needing one.
+        self._attempt: _Attempt | None = None
+        self._spare: list[Any] = []
+        logging.getLogger("psycopg").addFilter(_REDACT_RECORDS)
         self._migrated_in: int | None = None
         #: (version found, version now) when this process opened the database.
         self.migrated: tuple[int, int] | None = None
@@ -206,6 +292,7 @@ class PostgresStore:
         _INHERITED.extend(self._connections)
         self._connections = []
         self._local = threading.local()
+        self._attempt, self._spare = None, []
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.location!r}>"
@@ -260,18 +347,63 @@ class PostgresStore:
             self._drop(conn)
         conn = self._connect()
         end = _ThreadEnd()
-        weakref.finalize(end, _release, weakref.ref(self), weakref.ref(conn), os.getpid())
-        self._local.conn, self._local.pid, self._local.end = conn, os.getpid(), end
+        closer = weakref.finalize(end, _release, weakref.ref(self), weakref.ref(conn),
+                                  os.getpid())
+        self._local.conn, self._local.pid = conn, os.getpid()
+        self._local.end, self._local.closer = end, closer
         return conn  # type: ignore[no-any-return]
 
+    def hand_over(self) -> None:
+        """Give this thread's connection to the next thread that needs one (the helper
+        thread that opened the store for a call, before it ends)."""
+        conn: Any = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            return
+        self._local.closer.detach()
+        self._local = threading.local()
+        with self._lock:
+            self._spare.append(conn)
+
     def _connect(self) -> psycopg.Connection[Any]:
+        """A new connection: at once in background work (:func:`jtd_ai.store.patient`),
+        else made by a helper thread and waited for until :attr:`connect_timeout` seconds
+        after that attempt began (an attempt already under way is joined, not repeated)."""
+        _psycopg()  # imported before the wait is timed
+        if is_patient() or self.connect_timeout is None:
+            return self._open_connection()  # type: ignore[no-any-return]
+        while True:
+            with self._lock:
+                if self._spare:
+                    return self._spare.pop()  # type: ignore[no-any-return]
+                attempt = self._attempt
+                if attempt is None:
+                    attempt = self._attempt = _Attempt(self)
+            attempt.done.wait(max(0.0, attempt.started + self.connect_timeout
+                                  - time.monotonic()))
+            if not attempt.done.is_set():
+                raise StoreUnavailableError(
+                    f"the jtd-ai database {self.location} cannot be reached (no answer "
+                    f"within {self.connect_timeout:g}s, [store] connect_timeout); the "
+                    f"store is skipped for this call", path=self.location)
+            if attempt.error is not None:
+                raise attempt.error
+            # Its connection went to another thread waiting for it: try again.
+
+    def _open_connection(self) -> Any:
+        """Connect, set the session up and check the schema (raises StoreError with no
+        chained driver exception: its text may quote the URL)."""
         psycopg = _psycopg()
+        with self._lock:
+            self.attempts += 1
+        failure: BaseException | None = None
         try:
             conn = psycopg.connect(self.url, autocommit=True,
                                    connect_timeout=max(2, round(self.busy_timeout)),
                                    application_name="jtd-ai")
         except psycopg.Error as exc:
-            raise self.describe(exc) from None
+            failure = exc
+        if failure is not None:
+            raise self.describe(failure)
         try:
             # A lock held by another host is waited for up to busy_timeout, as SQLite's
             # writers wait; a session of ours left inside a transaction (a hung process)
@@ -282,12 +414,14 @@ class PostgresStore:
                           f"{IDLE_IN_TRANSACTION}s"))
             self._check_schema(conn)
         except (psycopg.Error, ValueError) as exc:
+            failure = exc
+        if failure is not None:
             with contextlib.suppress(Exception):
                 conn.close()
-            raise self.describe(exc) from None
+            raise self.describe(failure)
         with self._lock:
             self._connections.append(conn)
-        return conn  # type: ignore[no-any-return]
+        return conn
 
     def _drop(self, conn: Any) -> None:
         with self._lock:
@@ -308,30 +442,33 @@ class PostgresStore:
     # -- reads and writes ----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def write(self, lock: str | None = None) -> Iterator[PostgresConnection]:
+    def write(self, lock: str | None = None, *, shared: bool = False
+              ) -> Iterator[PostgresConnection]:
         """A write transaction, committed on success; with ``lock``, the transaction first
-        takes that advisory lock (every host's writers under the same name wait in turn)."""
+        takes that advisory lock (every host's writers under the same name wait in turn;
+        ``shared`` ones only wait for, and hold back, those that take it alone)."""
         psycopg = _psycopg()
         conn = self.connection()
         try:
             with conn.transaction():
                 wrapped = PostgresConnection(conn)
                 if lock is not None:
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(lock),))
+                    wrapped.advisory_lock(lock, shared=shared)
                 yield wrapped
         except psycopg.Error as exc:
             if _lost(conn):
                 self._drop(conn)
             raise self.describe(exc) from None
 
-    def insert(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        """``executemany(sql, rows)`` in one transaction. A lost connection (a restarted
-        server, a failover) is opened again and the batch tried again :attr:`retries`
-        times with backoff; nothing is written unless everything is."""
-        insert_retrying(self.write, sql, rows, retries=self.retries,
-                        transient=StoreUnavailableError,
+    def insert(self, sql: str, rows: Sequence[tuple[Any, ...]], *,
+               also: Callable[[Any], None] | None = None) -> None:
+        """``executemany(sql, rows)`` (then ``also(conn)``) in one transaction. A lost
+        connection (a restarted server, a failover) is opened again and the batch tried
+        again :attr:`retries` times with backoff; nothing is written unless everything is."""
+        insert_retrying(self.write, sql, rows,
+                        retries=self.retries, transient=StoreUnavailableError,
                         pause=lambda attempt: 0.25 * 2 ** (attempt - 1)
-                        * random.uniform(0.75, 1.0))
+                        * random.uniform(0.75, 1.0), also=also)
 
     def query(self, sql: str, params: tuple[object, ...] | list[object] = ()) -> list[Any]:
         """Rows of a read (tried once more on a lost connection)."""
@@ -355,6 +492,7 @@ class PostgresStore:
         """Close every connection this store opened (from any thread)."""
         with self._lock:
             connections, self._connections = self._connections, []
+            self._spare = []
         for conn in connections:
             with contextlib.suppress(Exception):
                 conn.close()
