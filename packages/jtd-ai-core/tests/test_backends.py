@@ -74,6 +74,17 @@ def test_lines_come_out_whole_wherever_chunks_are_cut(cut: int) -> None:
     assert lines == ["data: é1", "", "data: 2", "", "x", "y"]
 
 
+def test_a_block_of_whole_lines_is_split_as_any_other() -> None:
+    splitter = LineSplitter(limit=8)
+    assert splitter.feed(b"data: 1\r\n\n") == ["data: 1", ""]  # whole lines at once
+    assert splitter.feed(b"a\rb\n") == ["a", "b"]
+    assert splitter.feed(b"c\r") == []  # a CR that may be half of a CRLF waits
+    assert splitter.feed(b"\nd\n") == ["c", "d"]
+    with pytest.raises(HTTPFailure) as info:
+        splitter.feed(b"123456789\n")  # one line past the limit, even when whole
+    assert info.value.kind is Failure.TOO_LARGE
+
+
 def test_an_unterminated_last_line_comes_out_at_the_end() -> None:
     splitter = LineSplitter()
     assert splitter.feed(b"a\nb") == ["a"]

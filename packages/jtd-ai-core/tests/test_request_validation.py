@@ -76,6 +76,25 @@ def test_messages_must_be_present_and_not_only_system() -> None:
         ChatRequest.build([Message.system("be nice")], "m")
 
 
+def test_a_request_without_options_is_what_the_constructor_builds() -> None:
+    # build() copies a per-model template for this case instead of running every default's
+    # converter: the result must be the constructor's, field for field, with its own extra.
+    for messages in (USER, [Message.system("s"), Message.user("q")], (Message.user("x"),)):
+        for model in ("m", "gpt-4o-mini", "m"):
+            built = ChatRequest.build(messages, model)
+            made = ChatRequest(messages=messages, model=model)
+            assert built == made and repr(built) == repr(made)
+            assert type(built.messages) is tuple and built.messages == tuple(messages)
+    first, second = ChatRequest.build(USER, "m"), ChatRequest.build(USER, "m")
+    assert first.extra == {} and first.extra is not second.extra
+    for model in ("", "a\nb", "x" * 600):  # the model is checked on every path
+        with pytest.raises(ValidationError) as info:
+            ChatRequest.build(USER, model)
+        assert info.value.field == "model"
+    with pytest.raises(ValidationError, match="must be a Message"):
+        ChatRequest.build(["hi"], "m")  # type: ignore[list-item]
+
+
 def test_tool_result_needs_the_call_it_answers() -> None:
     orphan = Message("tool", Message.user("x").parts)
     with pytest.raises(ValidationError, match="tool_call_id"):

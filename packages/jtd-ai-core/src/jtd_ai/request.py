@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+import attrs
 from attrs import field, frozen
 
 from jtd_ai.errors import ValidationError
@@ -471,6 +472,8 @@ class ChatRequest:
     @classmethod
     def build(cls, messages: Iterable[Message], model: str, **options: Any) -> ChatRequest:
         """A request from keyword options, rejecting unknown option names clearly."""
+        if not options and cls is ChatRequest:
+            return _plain(messages, model)
         unknown = sorted(set(options) - OPTION_NAMES)
         if unknown:
             raise ValidationError(
@@ -480,6 +483,37 @@ class ChatRequest:
                 field=unknown[0],
             )
         return cls(messages=tuple(messages), model=model, **options)
+
+
+#: A request with every option at its default, per model name: ``_plain`` copies it.
+_PLAIN: dict[str, ChatRequest] = {}
+#: The fields ``_plain`` copies from its template (``messages`` and ``extra`` are per call).
+_PLAIN_FIELDS: tuple[str, ...] = ()
+
+
+def _plain(messages: Iterable[Message], model: str) -> ChatRequest:
+    """What ``ChatRequest(messages=messages, model=model)`` builds, for the most common call
+    (a prompt, no options): the defaults' converters and validators, and the model's, ran
+    once when the model's template was built; only the messages are converted and checked
+    here, by the same functions the constructor runs."""
+    global _PLAIN_FIELDS
+    template = _PLAIN.get(model)
+    if template is None:
+        template = ChatRequest(messages=(Message.user("-"),), model=model)  # checks model
+        if len(_PLAIN) >= 64:  # model names come from callers: keep a few, not all
+            _PLAIN.clear()
+        _PLAIN[model] = template
+        _PLAIN_FIELDS = tuple(a.name for a in attrs.fields(ChatRequest)
+                              if a.name not in ("messages", "extra"))
+    value = _messages(messages)
+    _check_messages(None, None, value)
+    request = object.__new__(ChatRequest)
+    put = object.__setattr__  # frozen: as the constructor attrs generates sets fields
+    put(request, "messages", value)
+    for name in _PLAIN_FIELDS:
+        put(request, name, getattr(template, name))
+    put(request, "extra", {})  # the default's factory: a dict of this request's own
+    return request
 
 
 OPTION_NAMES = frozenset(

@@ -221,7 +221,7 @@ class ToolCallDelta:
 
 
 def _deltas(value: Iterable[ToolCallDelta]) -> tuple[ToolCallDelta, ...]:
-    return tuple(value)
+    return value if type(value) is tuple else tuple(value)  # once per chunk: no copy
 
 
 @frozen

@@ -146,8 +146,8 @@ class Transport:
             if isinstance(given, httpx.Client):
                 return HttpxSync(self.network, client=given)
             if isinstance(given, httpx.BaseTransport):
-                return HttpxSync(self.network, transport=given)
-        return HttpxSync(self.network)
+                return HttpxSync(self.network, transport=given, fixed=self._static_headers)
+        return HttpxSync(self.network, fixed=self._static_headers)
 
     @property
     def async_backend(self) -> AsyncBackend:

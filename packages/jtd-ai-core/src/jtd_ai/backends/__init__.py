@@ -39,6 +39,7 @@ HTTPClientOption: TypeAlias = (
 
 __all__ = [
     "ACCEPT_ENCODING",
+    "CREDENTIAL_HEADERS",
     "MAX_REDIRECTS",
     "USER_AGENT",
     "AsyncBackend",
@@ -197,6 +198,9 @@ class LineSplitter:
 
     def feed(self, chunk: bytes) -> list[str]:
         rest = self._rest
+        if not rest and chunk.endswith(b"\n") and len(chunk) <= self._limit:
+            # The usual block: whole lines, none over the limit (one event of a stream).
+            return [line.decode("utf-8", "replace") for line in chunk.splitlines()]
         # The last line end in this chunk; a CR at its very end may be half of a CRLF.
         scan = chunk[:-1] if chunk.endswith(b"\r") else chunk
         end = max(scan.rfind(b"\n"), scan.rfind(b"\r"))
@@ -374,8 +378,8 @@ class BodyReader:
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _KEEPS_METHOD = frozenset({307, 308})
 #: Headers that carry credentials: never sent to another origin than the one they were for.
-_CREDENTIALS = ("authorization", "proxy-authorization", "cookie", "x-api-key", "api-key",
-                "x-goog-api-key")
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key",
+                                "api-key", "x-goog-api-key"})
 
 
 def next_hop(status: int, location: str | None, url: str, method: str,
@@ -408,7 +412,7 @@ def next_hop(status: int, location: str | None, url: str, method: str,
         raise HTTPFailure(Failure.REDIRECT, f"a redirect from https to plain http ({shown}) "
                           f"was refused", status=status)
     if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
-        headers = {name: value for name, value in headers.items() if name not in _CREDENTIALS}
+        headers = {name: value for name, value in headers.items() if name not in CREDENTIAL_HEADERS}
     return target, headers
 
 

@@ -18,12 +18,13 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from socket import SHUT_RDWR  # to wake a read blocked past the deadline (below)
 
 import httpx
 
 from jtd_ai.backends import (
+    CREDENTIAL_HEADERS,
     BodyReader,
     Failure,
     HTTPFailure,
@@ -75,13 +76,40 @@ def _failure(exc: BaseException) -> HTTPFailure:
     return HTTPFailure(Failure.OTHER, detail)
 
 
+#: httpx's timeouts per (connect, read): the same few pairs come back call after call.
+_TIMEOUTS: dict[tuple[float | None, float | None], httpx.Timeout] = {}
+
+
 def _timeout(timeouts: Timeouts) -> httpx.Timeout:
-    return httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.read,
-                         pool=timeouts.connect)
+    key = (timeouts.connect, timeouts.read)
+    found = _TIMEOUTS.get(key)
+    if found is None:
+        found = httpx.Timeout(connect=timeouts.connect, read=timeouts.read,
+                              write=timeouts.read, pool=timeouts.connect)
+        if len(_TIMEOUTS) >= 64:  # a deadline cuts reads to the time left: all distinct
+            _TIMEOUTS.clear()
+        _TIMEOUTS[key] = found
+    return found
+
+
+#: Parsed URLs by their text: a provider's calls go to the same few, and httpx parses a URL
+#: given as text twice per request (about a third of building one).
+_URLS: dict[str, httpx.URL] = {}
+
+
+def _url(url: str) -> httpx.URL:
+    found = _URLS.get(url)
+    if found is None:
+        found = httpx.URL(url)  # InvalidURL here, as build_request would raise it
+        if len(_URLS) >= 64:  # model names may be in paths (Gemini): keep a few
+            _URLS.clear()
+        _URLS[url] = found
+    return found
 
 
 def _headers(response: httpx.Response) -> dict[str, str]:
-    return {name.lower(): value for name, value in response.headers.items()}
+    # httpx's items() gives names lower-cased, repeated headers joined by ", ".
+    return dict(response.headers.items())
 
 
 def _safe(url: httpx.URL) -> str:
@@ -261,11 +289,17 @@ class _Reply(_Opened):
     def lines(self) -> Iterator[str]:
         body = self._body
         clock = self._clock
-        clock.watch(self._response)
+        response = self._response
+        clock.watch(response)
         failure = None
         try:
-            for raw in _raw(self._response, body, clock):
-                yield from body.lines(raw)
+            if response.is_stream_consumed:  # as _raw does, without its generator per block
+                body.already_decoded()
+                yield from body.lines(response.content)
+            else:
+                for raw in response.iter_raw():
+                    yield from body.lines(raw)
+                    clock.tick()
         except _SEND_ERRORS as exc:
             failure = clock.failure(exc)
         finally:
@@ -315,22 +349,38 @@ class _AsyncReply(_Opened):
 
 class HttpxSync:
     """Sync calls through the application's ``client`` or ``transport``, else a client
-    built from ``network``."""
+    built from ``network``.
+
+    ``fixed`` are headers every request of the provider carries (user agent, accepted
+    encodings, configured headers): a client of ours holds them, so httpx merges them once
+    instead of checking each per call; the requests' own headers name only the others
+    (the same headers go out). Credentials are never among them: a redirect to another
+    origin drops those (:func:`~jtd_ai.backends.next_hop`), which a client's headers would
+    outlive."""
 
     def __init__(self, network: Network, *, transport: httpx.BaseTransport | None = None,
-                 client: httpx.Client | None = None) -> None:
+                 client: httpx.Client | None = None,
+                 fixed: Mapping[str, str] | None = None) -> None:
         self._own = client is None
         self._limits = network.limits
+        self._fixed: dict[str, str] = {}
         if client is None:
             options = _client_options(None if transport is not None else network)
             client = httpx.Client(transport=transport, **options)  # type: ignore[arg-type]
+            self._fixed = {name.lower(): value for name, value in (fixed or {}).items()
+                           if name.lower() not in CREDENTIAL_HEADERS}
+            client.headers.update(self._fixed)
         self._client = client
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
               timeouts: Timeouts) -> httpx.Response:
+        fixed = self._fixed
+        if fixed:  # the client sends these; a request's own value for one still wins
+            headers = {name: value for name, value in headers.items()
+                       if fixed.get(name) != value}
         try:
-            request = self._client.build_request(method, url, content=body, headers=headers,
-                                                 timeout=_timeout(timeouts))
+            request = self._client.build_request(method, _url(url), content=body,
+                                                 headers=headers, timeout=_timeout(timeouts))
             return self._client.send(request, stream=True, follow_redirects=False)
         except _SEND_ERRORS as exc:
             failure = _failure(exc)
@@ -382,7 +432,7 @@ class HttpxAsync:
                     timeouts: Timeouts) -> httpx.Response:
         client = self._given or await self._clients.get()
         try:
-            request = client.build_request(method, url, content=body, headers=headers,
+            request = client.build_request(method, _url(url), content=body, headers=headers,
                                            timeout=_timeout(timeouts))
             return await client.send(request, stream=True, follow_redirects=False)
         except _SEND_ERRORS as exc:
