@@ -128,3 +128,80 @@ def test_calls_answered_by_a_fake_are_traced_too(tracing: Tracing) -> None:
     assert found["gen_ai.request.model"] == "gpt-4o-mini"
     assert found["gen_ai.response.finish_reasons"] == ["stop"]
     assert "server.address" not in found
+
+
+#: A program that sets up the SDK only after its manager loaded the plugin: until then no
+#: ``on_chunk`` is registered (streams pay no hook call per chunk); after, streams are traced
+#: with their first chunk's time, and the reader's code never runs inside their spans.
+_LATE_SDK = """
+import asyncio, json, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from jtd_ai import AIManager
+from jtd_ai.plugins import plugin_listings
+
+plugins = {p.name: {"enabled": False} for p in plugin_listings()
+           if p.distribution and p.name != "otel"}
+found = {}
+with AIManager(providers={"openai": {"api_key": sys.argv[1], "base_url": sys.argv[2]}},
+               config_file=False, env={}, plugins=plugins) as ai:
+    driver = ai.driver("openai")
+
+    def stream(text):
+        current = set()
+        for chunk in driver.stream(text, model="gpt-4o-mini"):
+            current.add(trace.get_current_span().get_span_context().is_valid)
+        return sorted(current)
+
+    async def astream(text):
+        current = set()
+        async for chunk in driver.astream(text, model="gpt-4o-mini"):
+            current.add(trace.get_current_span().get_span_context().is_valid)
+        return sorted(current)
+
+    found["loaded"] = "otel" in ai.load_plugins()
+    stream("Before")
+    driver.send_message("Before", model="gpt-4o-mini")
+    found["observers_before"] = len(ai.hooks.hook.on_chunk.get_hookimpls())
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    found["current_in_first"] = stream("First")
+    found["current_in_later"] = stream("Later")
+    driver.send_message("Sent", model="gpt-4o-mini")
+    found["current_in_last"] = asyncio.run(astream("Last"))
+    found["observers_after"] = len(ai.hooks.hook.on_chunk.get_hookimpls())
+    ai.reset()  # its plugins are loaded again, by a manager that finds the SDK set up
+    driver = ai.driver("openai")
+    found["current_after_reset"] = stream("Reloaded")
+    found["observers_after_reset"] = len(ai.hooks.hook.on_chunk.get_hookimpls())
+found["spans"] = [dict(s.attributes) for s in exporter.get_finished_spans()]
+print(json.dumps(found))
+"""
+
+
+def test_no_chunk_hook_until_an_sdk_is_set_up_then_streams_are_timed(
+        fake_server: FakeProviderServer, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _LATE_SDK, API_KEY, fake_server.base_url("openai")],
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "opentelemetry" not in done.stderr  # no context detached out of order
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["loaded"]
+    assert found["observers_before"] == 0
+    assert found["observers_after"] == found["observers_after_reset"] == 1
+    first, later, sent, last, reloaded = found["spans"]  # the calls before the SDK made none
+    assert [span["gen_ai.request.stream"] for span in (first, later, last)] == [True] * 3
+    assert "gen_ai.request.stream" not in sent
+    for span in (later, last, reloaded):
+        assert 0 < span["gen_ai.response.time_to_first_chunk"] < 60
+    # The reader's code runs outside the spans (the last stream is async): never in the
+    # first stream (it began before the chunk observer was there), from the first chunk on
+    # in the others.
+    assert found["current_in_first"] == found["current_in_later"] == [False]
+    assert found["current_in_last"] == found["current_after_reset"] == [False]

@@ -12,7 +12,12 @@ sent by then), so the code that reads the stream never runs inside it; the span 
 the stream does.
 
 Without an OpenTelemetry SDK (the global tracer provider never set, and none given) the
-plugin stays out of every call.
+plugin stays out of every call, and implements no ``on_chunk``: the chunk observer that
+times the first chunk is registered on the manager's hooks only once a tracer provider is
+found (at once when the plugin is made after the SDK was set up), so until then a stream's
+chunks pay for no hook call. A stream that is the first call to find a tracer provider set
+up after the plugin was made began without the observer: its span has no time to the first
+chunk and is never the current span.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from jtd_ai_otel.attributes import error_type, request_attributes, response_attr
 from jtd_ai_otel.options import OtelOptions
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from jtd_ai.calls import CallInfo
     from jtd_ai.manager import AIManager
     from jtd_ai.request import ChatRequest
@@ -98,6 +105,14 @@ class OtelPlugin:
         #: What each provider's spans say of it, with the settings it was read from.
         self._servers: dict[str, tuple[object, _Server]] = {}
         self._lock = threading.Lock()
+        self._observer = _ChunkObserver(self)
+        #: Whether the chunk observer is registered (it is once a tracer provider is found).
+        self._observing = False
+        if manager is None:  # no hooks to register it on later: observe from the start
+            self.on_chunk: Callable[[CallInfo, StreamChunk], None] = self._observer.on_chunk
+            self._observing = True
+        elif self._current_tracer() is not None:
+            self._observe()
 
     def __repr__(self) -> str:
         return f"<OtelPlugin record_content={self.options.record_content}>"
@@ -113,24 +128,55 @@ class OtelPlugin:
         tracer = self._current_tracer()
         if tracer is None:
             return None
-        return self._traced(call, tracer)
+        # A stream that began before the observer was registered gets no on_chunk calls:
+        # its span is never current (else the reader's code would run inside it).
+        unobserved = self._observe() and call.operation == "stream"
+        return self._traced(call, tracer, current=not unobserved)
 
-    @hookimpl
-    def on_chunk(self, call: CallInfo, chunk: StreamChunk) -> None:
-        """The first chunk: the time to it, and the stream's span stops being current."""
+    # -- the chunk observer -------------------------------------------------------------------
+
+    def _observe(self) -> bool:
+        """Register the chunk observer on the manager's hooks, once; True if this call did."""
+        if self._observing:
+            return False
+        with self._lock:
+            registering = not self._observing  # else another thread just did
+            if registering:
+                assert self._manager is not None
+                self._manager.hooks.register(self._observer)
+                self._observing = True
+        return registering
+
+    def _first_chunk(self, call: CallInfo) -> bool:
+        """A chunk of ``call``: at the first, the time to it, and the stream's span stops
+        being current. False when this plugin does not trace ``call``."""
         traced = self._calls.get(id(call))
-        if traced is None or traced.first_chunk is not None:
-            return
+        if traced is None:
+            return False
+        if traced.first_chunk is not None:
+            return True
         traced.first_chunk = time.perf_counter()
         if traced.span.is_recording():
             traced.span.set_attribute(semconv.RESPONSE_TIME_TO_FIRST_CHUNK,
                                       traced.first_chunk - traced.started)
         self._release_streams()
+        return True
+
+    def _orphaned(self) -> None:
+        """Unregister the chunk observer if the plugin is no longer registered (the manager's
+        ``reset()`` unregisters the plugins it loaded, then loads new ones)."""
+        hooks = self._manager.hooks if self._manager is not None else None
+        if hooks is None or hooks.is_registered(self):
+            return
+        with self._lock:
+            if self._observing and hooks.is_registered(self._observer):
+                hooks.unregister(self._observer)
+            self._observing = False
 
     # -- one call ---------------------------------------------------------------------------
 
-    def _traced(self, call: CallInfo,
-                tracer: trace.Tracer) -> Generator[ChatRequest, Response, Response]:
+    def _traced(self, call: CallInfo, tracer: trace.Tracer, *,
+                current: bool = True) -> Generator[ChatRequest, Response, Response]:
         # Read when the wrapper starts: an outer wrapper may have changed the request.
         request = call.request
         assert request is not None
@@ -146,10 +192,11 @@ class OtelPlugin:
                           semconv.REQUEST_MODEL: request.model}
         span = tracer.start_span(f"{semconv.CHAT} {request.model}", kind=trace.SpanKind.CLIENT,
                                  attributes=attributes)
-        traced = _Traced(span, context.attach(trace.set_span_in_context(span)),
-                         time.perf_counter(), stream)
+        token = context.attach(trace.set_span_in_context(span)) if current else None
+        traced = _Traced(span, token, time.perf_counter(), stream)
         self._calls[id(call)] = traced
-        self._current[id(span)] = traced
+        if current:
+            self._current[id(span)] = traced
         try:
             try:
                 response = yield request
@@ -286,3 +333,20 @@ class OtelPlugin:
         with self._lock:
             self._servers[call.provider] = (settings, server)
         return server
+
+
+class _ChunkObserver:
+    """The plugin's ``on_chunk``, a plugin of its own so that it is registered only once
+    spans are written: every stream pays for a hook call per chunk while one implements it."""
+
+    def __init__(self, plugin: OtelPlugin) -> None:
+        self._plugin = plugin
+
+    def __repr__(self) -> str:
+        return "<OtelPlugin chunk observer>"
+
+    @hookimpl
+    def on_chunk(self, call: CallInfo, chunk: StreamChunk) -> None:
+        """Each chunk leaving a call; the plugin keeps the first of each traced one."""
+        if not self._plugin._first_chunk(call):  # not traced: is the plugin still there?
+            self._plugin._orphaned()
