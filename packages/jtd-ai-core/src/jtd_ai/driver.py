@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Self, overload
 
 import attrs
 
+from jtd_ai import fork_gate
 from jtd_ai.calls import CONVERSATION_ID, REPLY_CHECK, CallInfo
 from jtd_ai.errors import (
     AIError,
@@ -114,6 +115,7 @@ class Driver:
         self._hooks = hooks
         self._models: list[ModelInfo] | None = None
         self._lock = threading.Lock()
+        fork_gate.renew_after_fork(self, Driver._renew_lock)  # new in a forked child
         #: The catalog view the manager attaches (TTL listings, published prices), or None.
         self.catalog: ProviderCatalog | None = None
         keep_raw = self.config.option("keep_raw", True)
@@ -129,6 +131,9 @@ class Driver:
         off = hooks is not None and hooks.is_blocked("fallbacks")
         self._fallbacks: tuple[str, ...] = () if off else tuple(
             self.config.option("fallbacks", ()))
+
+    def _renew_lock(self) -> None:
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"<Driver {self.get_name()!r} provider={self.config.name!r}>"
@@ -581,8 +586,11 @@ class Driver:
         and its rate-limit headers. An item that fails the request checks is that item's
         ValidationError, never sent. ``progress(BatchProgress)`` runs after each item,
         ``on_result(index, result)`` as each item finishes (write results out there, so an
-        interruption loses nothing done); once ``cancel`` is set, unsent items come back as
-        BatchCancelledError. See :mod:`jtd_ai.batch`.
+        interruption loses nothing done); once ``cancel`` is set, unsent items of a list
+        come back as BatchCancelledError (an iterator is not read further: the list ends at
+        the last item taken). An exception raised by ``items`` itself is a
+        :class:`~jtd_ai.BatchInputError` holding the finished results. See
+        :mod:`jtd_ai.batch`.
 
         ``mode="provider"`` runs the items as the provider's own batch jobs instead (half
         price, results within hours; resumable from the store): see :mod:`jtd_ai.jobs`.

@@ -26,6 +26,7 @@ through Via), so lists that name each other end.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,15 @@ ELSEWHERE: tuple[type[AIError], ...] = (ProviderUnavailableError, RateLimitError
 #: The plugin's name (``[plugins.fallbacks]``, ``hooks.get_plugin("fallbacks")``).
 NAME = "fallbacks"
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # a thread of the parent may have held it
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def split_target(target: str) -> tuple[str, str | None]:

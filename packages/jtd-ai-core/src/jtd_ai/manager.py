@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jtd_ai import fork_gate
 from jtd_ai.errors import ConfigurationError, NoDefaultProviderError, ValidationError
 
 if TYPE_CHECKING:
@@ -91,6 +92,13 @@ class AIManager:
         self._plugins_loading: dict[str, Any] | None = None
         self._plugin_errors: list[PluginError] = []
         self._lock = threading.RLock()
+        fork_gate.renew_after_fork(self, AIManager._renew_lock)
+
+    def _renew_lock(self) -> None:
+        """In a forked child: a thread of the parent may have held the lock, and was then
+        perhaps loading the plugins (the child loads them again)."""
+        self._lock = threading.RLock()
+        self._plugins_loading = None
 
     def __repr__(self) -> str:
         return f"<AIManager providers={sorted(self._drivers)!r} loaded>"

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from jtd_ai import fork_gate
 from jtd_ai.errors import ConfigurationError, PluginError
 
 if TYPE_CHECKING:
@@ -96,6 +97,10 @@ class DriverRegistry:
         self._extended: set[str] = set()
         self._pm: pluggy.PluginManager | None = None
         self._lock = threading.RLock()
+        fork_gate.renew_after_fork(self, DriverRegistry._renew_lock)
+
+    def _renew_lock(self) -> None:
+        self._lock = threading.RLock()  # a thread of the parent may have held it
 
     # -- discovery (metadata only) --------------------------------------------------------
 
@@ -104,7 +109,9 @@ class DriverRegistry:
             from importlib_metadata import entry_points
 
             found: dict[str, EntryPoint] = {}
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
+            with fork_gate.held():  # scanned and loaded where no fork happens (fork_gate)
+                eps = list(entry_points(group=ENTRY_POINT_GROUP))
+            for ep in eps:
                 if self._allowed is not None and ep.name not in self._allowed:
                     continue
                 if ep.name in found:
@@ -173,7 +180,8 @@ class DriverRegistry:
     def _load(self, name: str, ep: EntryPoint) -> None:
         dist = _dist_name(ep)
         try:
-            module = ep.load()
+            with fork_gate.held():
+                module = ep.load()
         except Exception as exc:
             raise PluginError(
                 f"driver {name!r} could not be loaded: entry point {ep.name} = {ep.value} "
@@ -291,7 +299,9 @@ def _plugin_entry_points() -> dict[str, EntryPoint]:
     from importlib_metadata import entry_points
 
     found: dict[str, EntryPoint] = {}
-    for ep in entry_points(group=PLUGIN_GROUP):
+    with fork_gate.held():
+        eps = list(entry_points(group=PLUGIN_GROUP))
+    for ep in eps:
         if ep.name in found:
             log.warning("plugin %r is provided by two distributions (%s, %s); using the first",
                         ep.name, _dist_name(found[ep.name]), _dist_name(ep))
@@ -378,10 +388,12 @@ def _make_plugin(name: str, ep: EntryPoint | None, manager: Any,
             import importlib
 
             module, _, attribute = builtin.partition(":")
-            factory = getattr(importlib.import_module(module), attribute)
+            with fork_gate.held():
+                factory = getattr(importlib.import_module(module), attribute)
         else:
             assert ep is not None
-            factory = ep.load()
+            with fork_gate.held():
+                factory = ep.load()
     except Exception as exc:
         raise PluginError(
             f"plugin {name!r} could not be loaded: {target} of {origin} failed to import "

@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from jtd_ai import fork_gate
+
 if TYPE_CHECKING:
     from jtd_ai.catalog import Catalog, ProviderSync
     from jtd_ai.modelinfo import ModelInfo
@@ -66,8 +68,12 @@ class ProviderCatalog:
         self._fallback = fallback
         self._on_error = on_error
         self._lock = threading.Lock()
+        fork_gate.renew_after_fork(self, ProviderCatalog._renew_lock)
         self._models: tuple[float, list[ModelInfo]] | None = None  # (monotonic, models)
         self._prices: tuple[float, dict[str, Pricing]] | None = None
+
+    def _renew_lock(self) -> None:
+        self._lock = threading.Lock()  # in a forked child: a parent's thread may have held it
 
     def __repr__(self) -> str:
         return f"<ProviderCatalog {self.provider!r} ttl={self.ttl}>"

@@ -20,6 +20,7 @@ retries are left as they are.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -160,6 +161,15 @@ class _SkipLoggedRetries:
 
 
 _quiet_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _quiet_lock
+    _quiet_lock = threading.Lock()  # a thread of the parent may have held it
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def quiet_stamina_logging() -> None:

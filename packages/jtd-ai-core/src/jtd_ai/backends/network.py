@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from jtd_ai import fork_gate
 from jtd_ai.backends import Limits, proxy_for
 from jtd_ai.errors import ConfigurationError
 
@@ -88,9 +89,10 @@ class Network:
         return self._proxy
 
     def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context both libraries use, built on first use (loading CAs is slow)."""
+        """The TLS context both libraries use, built on first use (loading CAs is slow).
+        Built where no fork happens: OpenSSL's locks held then would hang the child."""
         if self._ssl is None:
-            with self._lock:
+            with fork_gate.held(), self._lock:  # the lock inside: no fork copies it held
                 if self._ssl is None:
                     self._ssl = self._build_ssl()
         return self._ssl
