@@ -472,8 +472,8 @@ class ChatRequest:
     @classmethod
     def build(cls, messages: Iterable[Message], model: str, **options: Any) -> ChatRequest:
         """A request from keyword options, rejecting unknown option names clearly."""
-        if not options and cls is ChatRequest:
-            return _plain(messages, model)
+        if not options and cls is ChatRequest and type(model) is str:
+            return _plain(messages, model)  # anything else: the constructor says what is wrong
         unknown = sorted(set(options) - OPTION_NAMES)
         if unknown:
             raise ValidationError(
