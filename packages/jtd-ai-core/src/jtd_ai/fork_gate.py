@@ -11,8 +11,8 @@ both here so every module applies them the same way:
   seconds), letting none in until it has forked. That covers OpenSSL's process-wide locks
   (taken while a TLS context is built and its CA certificates load), an import under way
   (its module lock) and the class-wide lock of a ``functools.cached_property`` on Python
-  3.11 (``EntryPoint.load()`` takes one). The store keeps its own gate for SQLite's mutexes
-  (:mod:`jtd_ai.store`).
+  3.11 (``EntryPoint.load()`` takes one). The store has a gate of its own, another
+  :class:`ForkGate`, for SQLite's mutexes (:mod:`jtd_ai.store`).
 
 Nothing inside the gate waits for another gate (the store's), so a fork never waits on a
 thread that waits for it. Other threads' TLS traffic is not gated: a handshake under way in

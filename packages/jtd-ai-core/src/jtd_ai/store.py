@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import quote
 
 from jtd_ai.errors import StoreError
+from jtd_ai.fork_gate import ForkGate
 from jtd_ai.migrations import LATEST, migrate
 
 if TYPE_CHECKING:
@@ -59,8 +60,6 @@ T = TypeVar("T")
 #: ``busy_timeout`` (each try waits ``busy_timeout`` again, after a pause of up to 0.25 s,
 #: 0.5 s, 1 s, scaled down for a busy_timeout under a second).
 BUSY_RETRIES = 3
-#: Seconds a fork waits for the threads inside SQLite to come out before it goes ahead.
-FORK_WAIT = 10.0
 
 #: The database's file name inside ``JTD_AI_HOME`` or the user data directory.
 DB_NAME = "jtd-ai.db"
@@ -110,63 +109,8 @@ def _error(path: Path, exc: BaseException) -> StoreError:
     return error
 
 
-class _Gate:
-    """Counts the threads inside SQLite; a fork waits for none to be (see the module's
-    docstring). Re-entrant per thread; threads inside at once do not wait for each other."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.RLock())
-        self._inside = 0
-        self._forking = 0
-        self._depth = threading.local()
-
-    def enter(self) -> None:
-        local = self._depth
-        depth: int = getattr(local, "n", 0)
-        if depth == 0:
-            with self._cond:
-                while self._forking:
-                    self._cond.wait()
-                self._inside += 1
-        local.n = depth + 1
-
-    def leave(self) -> None:
-        local = self._depth
-        depth: int = local.n - 1
-        local.n = depth
-        if depth == 0:
-            with self._cond:
-                self._inside -= 1
-                if self._forking:
-                    self._cond.notify_all()
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        self.enter()
-        try:
-            yield
-        finally:
-            self.leave()
-
-    def before_fork(self) -> None:
-        mine = 1 if getattr(self._depth, "n", 0) else 0  # forking from inside: not waited on
-        with self._cond:
-            self._forking += 1
-            self._cond.wait_for(lambda: self._inside <= mine, FORK_WAIT)
-
-    def after_fork_in_parent(self) -> None:
-        with self._cond:
-            self._forking -= 1
-            self._cond.notify_all()
-
-    def after_fork_in_child(self) -> None:
-        # Only the forking thread lives on; the lock may have been held by one that did not.
-        self._cond = threading.Condition(threading.RLock())
-        self._inside = 1 if getattr(self._depth, "n", 0) else 0
-        self._forking = 0
-
-
-_gate = _Gate()
+#: The gate around every call into SQLite (see the module docstring).
+_gate = ForkGate()
 _STORES: weakref.WeakSet[Store] = weakref.WeakSet()
 #: Connections a forked child inherited: never used or closed there, only kept alive (the
 #: garbage collector would close them).
