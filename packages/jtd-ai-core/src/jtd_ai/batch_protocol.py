@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from attrs import field, frozen
 
-from jtd_ai.errors import ProviderError
+from jtd_ai.errors import MalformedResponseError, ProviderError
 
 if TYPE_CHECKING:
     from jtd_ai.protocol import ChatProtocol
@@ -204,6 +204,29 @@ class BatchProtocol(abc.ABC):
     def item_error(self, key: str, status: int, error: Mapping[str, Any]) -> ItemOutcome:
         """An item outcome carrying the provider's error object as a chat error body."""
         return ItemOutcome(key, status, json.dumps({"error": error}).encode())
+
+    def reply_object(self, response: HttpResponse) -> dict[str, Any]:
+        """The JSON object a batch endpoint replied with; anything else is a
+        MalformedResponseError naming the provider."""
+        data = response.json(provider=self.provider)
+        if not isinstance(data, dict):
+            raise MalformedResponseError(f"{self.provider} sent a batch reply that is not an "
+                                         f"object", provider=self.provider,
+                                         body=response.content)
+        return data
+
+    def result_line(self, line: bytes, number: int, key: str) -> dict[str, Any]:
+        """Line ``number`` of a result file: a JSON object holding ``key`` (the item's id
+        field), else a MalformedResponseError naming the provider."""
+        try:
+            item = json.loads(line)
+        except ValueError:
+            item = None
+        if not isinstance(item, dict) or key not in item:
+            raise MalformedResponseError(
+                f"{self.provider} sent a batch result line {number} that is not a result "
+                f"object", provider=self.provider, body=line)
+        return item
 
 
 def multipart(parts: Sequence[tuple[Mapping[str, str], bytes]], *,

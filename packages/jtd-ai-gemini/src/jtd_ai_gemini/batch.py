@@ -81,7 +81,7 @@ class GeminiBatchProtocol(BatchProtocol):
             return HttpRequest("POST", url, content=data, headers={
                 "X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0",
                 "Content-Type": "application/jsonl"})
-        name = (self._json(response).get("file") or {}).get("name")
+        name = (self.reply_object(response).get("file") or {}).get("name")
         if not name:
             raise MalformedResponseError(f"{self.provider} named no file after the upload",
                                          provider=self.provider, body=response.content)
@@ -103,7 +103,7 @@ class GeminiBatchProtocol(BatchProtocol):
                            json={"batch": {"display_name": tag, "input_config": config}})
 
     def parse_job(self, response: HttpResponse) -> JobStatus:
-        return self._status(self._json(response), response)
+        return self._status(self.reply_object(response), response)
 
     def poll_request(self, job_id: str) -> HttpRequest:
         return HttpRequest("GET", "/" + quote(job_id, safe="/-._~"))
@@ -116,7 +116,7 @@ class GeminiBatchProtocol(BatchProtocol):
 
     def find_job(self, response: HttpResponse, tag: str,
                  since: float) -> JobStatus | HttpRequest | None:
-        page = self._json(response)
+        page = self.reply_object(response)
         operations = [op for op in page.get("operations") or [] if isinstance(op, dict)]
         for operation in operations:
             batch = operation.get("metadata") or {}
@@ -141,7 +141,7 @@ class GeminiBatchProtocol(BatchProtocol):
             for response in responses:
                 for number, line in enumerate(response.content.splitlines(), 1):
                     if line.strip():
-                        yield self._outcome(self._line(line, number), line)
+                        yield self._outcome(self.result_line(line, number, "key"), line)
             return
         output = _output(status.raw)
         inlined = (output.get("inlinedResponses") or {}).get("inlinedResponses") or []
@@ -168,25 +168,6 @@ class GeminiBatchProtocol(BatchProtocol):
                 else (code if isinstance(code, int) else 500)
             return self.item_error(key, status, {**error, "code": status})
         return ItemOutcome(key, 200, json.dumps(item.get("response")).encode())
-
-    def _json(self, response: HttpResponse) -> Any:
-        data = response.json(provider=self.provider)
-        if not isinstance(data, dict):
-            raise MalformedResponseError(f"{self.provider} sent a batch reply that is not an "
-                                         f"object", provider=self.provider,
-                                         body=response.content)
-        return data
-
-    def _line(self, line: bytes, number: int) -> dict[str, Any]:
-        try:
-            item = json.loads(line)
-        except ValueError:
-            item = None
-        if not isinstance(item, dict) or "key" not in item:
-            raise MalformedResponseError(
-                f"{self.provider} sent a batch result line {number} that is not a result "
-                f"object", provider=self.provider, body=line)
-        return item
 
     def _status(self, operation: dict[str, Any], response: HttpResponse) -> JobStatus:
         batch = operation.get("metadata") if "metadata" in operation else operation

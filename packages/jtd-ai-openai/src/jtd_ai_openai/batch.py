@@ -80,7 +80,7 @@ class OpenAIBatchProtocol(BatchProtocol):
                            headers={"Content-Type": content_type})
 
     def parse_upload(self, response: HttpResponse, data: bytes) -> str:
-        return str(self._json(response)["id"])
+        return str(self.reply_object(response)["id"])
 
     def create_request(self, tag: str, model: str, lines: Sequence[bytes],
                        file_id: str | None) -> HttpRequest:
@@ -89,7 +89,7 @@ class OpenAIBatchProtocol(BatchProtocol):
             "metadata": {_TAG_KEY: tag}})
 
     def parse_job(self, response: HttpResponse) -> JobStatus:
-        return self._status(self._json(response), response)
+        return self._status(self.reply_object(response), response)
 
     def poll_request(self, job_id: str) -> HttpRequest:
         return HttpRequest("GET", f"/batches/{job_id}")
@@ -102,7 +102,7 @@ class OpenAIBatchProtocol(BatchProtocol):
 
     def find_job(self, response: HttpResponse, tag: str,
                  since: float) -> JobStatus | HttpRequest | None:
-        page = self._json(response)
+        page = self.reply_object(response)
         jobs = [job for job in page.get("data") or [] if isinstance(job, dict)]
         for job in jobs:
             if (job.get("metadata") or {}).get(_TAG_KEY) == tag:
@@ -124,7 +124,7 @@ class OpenAIBatchProtocol(BatchProtocol):
             for number, line in enumerate(response.content.splitlines(), 1):
                 if not line.strip():
                     continue
-                item = self._line(line, number)
+                item = self.result_line(line, number, "custom_id")
                 key = str(item.get("custom_id"))
                 reply = item.get("response")
                 error = item.get("error")
@@ -135,25 +135,6 @@ class OpenAIBatchProtocol(BatchProtocol):
                     yield self.item_error(key, 500, error)
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _json(self, response: HttpResponse) -> Any:
-        data = response.json(provider=self.provider)
-        if not isinstance(data, dict):
-            raise MalformedResponseError(f"{self.provider} sent a batch reply that is not an "
-                                         f"object", provider=self.provider,
-                                         body=response.content)
-        return data
-
-    def _line(self, line: bytes, number: int) -> dict[str, Any]:
-        try:
-            item = json.loads(line)
-        except ValueError:
-            item = None
-        if not isinstance(item, dict) or "custom_id" not in item:
-            raise MalformedResponseError(
-                f"{self.provider} sent a batch result line {number} that is not a result "
-                f"object", provider=self.provider, body=line)
-        return item
 
     def _status(self, job: dict[str, Any], response: HttpResponse) -> JobStatus:
         state = _STATES.get(str(job.get("status")))
