@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from batch_server_helpers import fresh_batches_fixture, server_fixture  # noqa: F401
 from cli_helpers import needs
 from pg_cluster import pg_cluster_fixture, pg_url_fixture  # noqa: F401
 
@@ -35,20 +36,6 @@ MODELS = {"openai": "gpt-4o-mini", "gemini": "gemini-2.5-flash"}
 STANDARD = {"openai": (Decimal("0.15"), Decimal("0.60")),
             "gemini": (Decimal("0.30"), Decimal("2.50"))}
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.02}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _fresh_batches(server: FakeProviderServer) -> None:
-    server.batches.polls = 2
-    server.batches.seconds = None
-    server.batches.outcome = "completed"
-    server.clear_faults()
 
 
 @pytest.fixture

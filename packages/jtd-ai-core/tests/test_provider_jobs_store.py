@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from batch_server_helpers import fresh_batches_fixture, server_fixture  # noqa: F401
 from cli_helpers import needs
 from pg_cluster import pg_cluster_fixture, pg_url_fixture  # noqa: F401
 
@@ -34,20 +35,6 @@ MODEL = "gpt-4o-mini"
 RATES = (Decimal("0.15"), Decimal("0.60"))
 FAST = {"poll_interval": 0.01, "max_poll_interval": 0.02}
 CHILD = Path(__file__).parent / "helpers" / "batch_collect_child.py"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProviderServer]:
-    with FakeProviderServer() as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _fresh_batches(server: FakeProviderServer) -> None:
-    server.batches.polls = 2
-    server.batches.seconds = None
-    server.batches.outcome = "completed"
-    server.clear_faults()
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import installed
 from ledger_helpers import db_rows
+from structured_helpers import DRIVERS, MODELS, MODES, chat_bodies, manager_fixture, send  # noqa: F401
 
 import jtd_ai.schema_validator
 from jtd_ai import AIManager, OutputValidationError, Response, ValidationError
@@ -29,13 +28,6 @@ from jtd_ai.testing import FakeProviderServer
 pytest.importorskip("jsonschema", reason="jsonschema (jtd-ai-core[jsonschema]) checks replies "
                                          "against a JSON schema")
 
-KEY = "sk-structured-jsonschema-000000000001"
-MODELS = {"openai": "gpt-4o-mini", "xai": "grok-3-mini", "gemini": "gemini-2.5-flash",
-          "ollama": "llama3.2:latest"}
-DRIVERS = [pytest.param(name, marks=pytest.mark.skipif(
-    not installed(name), reason=f"the {name} driver package (jtd-ai-{name}) is not installed"))
-    for name in MODELS]
-MODES = ["sync", "async"]
 
 FORECAST = {
     "type": "object", "title": "Forecast",
@@ -59,29 +51,6 @@ def forecast(text: str) -> dict[str, Any]:
     """What the fake server's rule answers FORECAST with, for the user text ``text``."""
     return {"city": f"echo: {text}", "day": "2026-01-02", "rain": False, "high": -50,
             "sky": "clear"}
-
-
-@pytest.fixture
-def manager(fake_provider_server: FakeProviderServer, tmp_path: Path) -> Iterator[AIManager]:
-    providers = {name: {"base_url": fake_provider_server.base_url(name), "api_key": KEY,
-                        "default_model": model, "retry_attempts": 1}
-                 for name, model in MODELS.items() if installed(name)}
-    with AIManager(providers=providers, config_file=False, env={},
-                   store={"path": str(tmp_path / "jtd-ai.db")}) as made:
-        yield made
-
-
-def send(manager: AIManager, driver: str, mode: str, prompt: Any,
-         **options: Any) -> Response[Any]:
-    chosen = manager.driver(driver)
-    if mode == "sync":
-        return chosen.send_message(prompt, **options)
-    return asyncio.run(chosen.asend_message(prompt, **options))
-
-
-def chat_bodies(server: FakeProviderServer) -> list[dict[str, Any]]:
-    return [r.json() for r in server.requests
-            if any(p in r.path for p in ("/chat/completions", "Content", "/api/chat"))]
 
 
 # -- replies checked against the schema -------------------------------------------------------
