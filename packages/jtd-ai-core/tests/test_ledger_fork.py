@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pytest
 from cli_helpers import needs
 from ledger_helpers import (
     KEY,
+    REAP,
     call_script,
     chat_requests,
     db_rows,
@@ -262,18 +264,7 @@ def test_forking_while_other_threads_call_and_build_drivers_never_hangs_a_child(
                 other.close()
                 sys.exit(0)
             children += 1
-            deadline = time.monotonic() + 30
-            while True:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    assert status == 0, status
-                    break
-                if time.monotonic() > deadline:
-                    hung += 1
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                    break
-                time.sleep(0.002)
+            hung += reap(pid, 30)
         stop.set()
         for t in threads:
             t.join(60)
@@ -290,7 +281,7 @@ def test_forking_while_other_threads_call_and_build_drivers_never_hangs_a_child(
 def test_forking_while_threads_are_inside_sqlite_never_hangs_a_child(db) -> None:
     """SQLite's own mutexes: a fork taken while another thread is inside SQLite would leave
     them locked in the child, whose first use of SQLite would hang."""
-    code = script("""
+    code = script(REAP + textwrap.dedent("""
         import os, threading, time, signal
         from jtd_ai.ledger import Ledger, UsageRecord
         from jtd_ai.store import Store
@@ -313,23 +304,12 @@ def test_forking_while_threads_are_inside_sqlite_never_hangs_a_child(db) -> None
             if pid == 0:
                 Ledger(store).record(UsageRecord(provider="child", model="m"))
                 os._exit(0)
-            deadline = time.monotonic() + 10
-            while True:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    assert status == 0, status
-                    break
-                if time.monotonic() > deadline:
-                    hung += 1
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                    break
-                time.sleep(0.001)
+            hung += reap(pid, 10)
         stop.set()
         for t in threads:
             t.join(60)
         print(json.dumps({"hung": hung}))
-    """, DB=str(db), FORKS=100)
+    """), DB=str(db), FORKS=100)
     result = _run(code, timeout=300)
     assert result["hung"] == 0, result.output
     assert sum(r["provider"] == "child" for r in db_rows(db)) == 100
@@ -366,18 +346,7 @@ def test_forking_while_threads_build_tls_contexts_never_hangs_a_child(server, db
             if pid == 0:
                 tls_context()
                 os._exit(0)
-            deadline = time.monotonic() + 10
-            while True:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    assert status == 0, status
-                    break
-                if time.monotonic() > deadline:
-                    hung += 1
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                    break
-                time.sleep(0.001)
+            hung += reap(pid, 10)
         stop.set()
         for t in threads:
             t.join(60)

@@ -131,10 +131,28 @@ def wait_blocked(pid: int, timeout: float) -> None:
     wait_until(blocked, timeout, f"process {pid} to wait on I/O")
 
 
+#: For child scripts that fork: ``reap(pid, seconds)`` waits for a forked child (its exit
+#: status must be 0) and returns 1 when it hung past ``seconds`` (it is killed then), else 0.
+REAP = """
+def reap(pid, seconds):
+    import os, signal, time
+    deadline = time.monotonic() + seconds
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert status == 0, status
+            return 0
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return 1
+        time.sleep(0.001)
+"""
+
 #: The start of child scripts that make calls: ``ai`` is a manager for ``DRIVER`` against
 #: the server at ``URL`` with its ledger at ``DB``; ``LINGER`` (when set) holds queued rows
-#: back that long, so only a flush writes them.
-PRELUDE = """
+#: back that long, so only a flush writes them; ``reap`` is :data:`REAP`'s.
+PRELUDE = REAP + """
 import os, sys, signal, threading, time
 import jtd_ai.ledger_writer as ledger_writer
 import jtd_ai
